@@ -1,0 +1,1 @@
+//! Use cases. The permission gate lives here so that pages and API share it.

@@ -1,0 +1,1 @@
+//! Event transport between ingest and the detection pipeline.

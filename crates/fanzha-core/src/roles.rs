@@ -1,0 +1,114 @@
+//! Roles (DESIGN.md §1) and the actions each may take. The permission gate in
+//! `fanzha-app` combines this table with the data scope of the user's org node.
+
+use crate::taxonomy::vocabulary;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+pub use crate::taxonomy::UnknownCode;
+
+vocabulary!(
+    /// A user's role.
+    Role, "role" {
+        Analyst = ("analyst", "研判员", "Analyst"),
+        Officer = ("officer", "民警", "Police officer"),
+        GridWorker = ("grid_worker", "网格员/村干部", "Grid worker / village cadre", "网格员", "村干部"),
+        UnitLiaison = ("unit_liaison", "单位联络员", "Unit liaison"),
+        Leader = ("leader", "领导", "Leader"),
+        Admin = ("admin", "管理员", "Administrator"),
+    }
+);
+
+/// Something a user may ask to do. Data scope is checked separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    ViewOrg,
+    EditOrg,
+    ViewResidents,
+    EditResidents,
+    ImportResidents,
+    ExportResidents,
+    /// See a full phone number instead of the masked one.
+    RevealPhone,
+    /// See a full ID number instead of the masked one.
+    RevealIdNumber,
+    ManageUsers,
+    ViewAudit,
+    ManageOwnTokens,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[
+        Action::ViewOrg,
+        Action::EditOrg,
+        Action::ViewResidents,
+        Action::EditResidents,
+        Action::ImportResidents,
+        Action::ExportResidents,
+        Action::RevealPhone,
+        Action::RevealIdNumber,
+        Action::ManageUsers,
+        Action::ViewAudit,
+        Action::ManageOwnTokens,
+    ];
+
+    pub const fn code(self) -> &'static str {
+        match self {
+            Action::ViewOrg => "view_org",
+            Action::EditOrg => "edit_org",
+            Action::ViewResidents => "view_residents",
+            Action::EditResidents => "edit_residents",
+            Action::ImportResidents => "import_residents",
+            Action::ExportResidents => "export_residents",
+            Action::RevealPhone => "reveal_phone",
+            Action::RevealIdNumber => "reveal_id_number",
+            Action::ManageUsers => "manage_users",
+            Action::ViewAudit => "view_audit",
+            Action::ManageOwnTokens => "manage_own_tokens",
+        }
+    }
+}
+
+impl Role {
+    /// The role-action table. Everything not listed is denied.
+    pub const fn can(self, action: Action) -> bool {
+        use Action::*;
+        use Role::*;
+        match action {
+            ViewOrg => true,
+            EditOrg | ManageUsers => matches!(self, Admin),
+            ViewResidents => matches!(self, Analyst | Officer | GridWorker | Leader | Admin),
+            EditResidents | ImportResidents => matches!(self, Analyst | Officer | GridWorker | Admin),
+            ExportResidents => matches!(self, Analyst | Officer | GridWorker | Leader | Admin),
+            RevealPhone => matches!(self, Analyst | Officer | GridWorker),
+            RevealIdNumber => matches!(self, Analyst | Officer),
+            ViewAudit => matches!(self, Admin | Leader),
+            ManageOwnTokens => matches!(self, Analyst | Admin),
+        }
+    }
+
+    /// Admin sees the whole tree; every other role is bound to its org node.
+    pub const fn is_unscoped(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admin_manages_users() {
+        for r in Role::ALL {
+            assert_eq!(r.can(Action::ManageUsers), *r == Role::Admin, "{r}");
+        }
+    }
+
+    #[test]
+    fn liaison_never_sees_residents() {
+        assert!(!Role::UnitLiaison.can(Action::ViewResidents));
+        assert!(!Role::Leader.can(Action::RevealPhone));
+    }
+}

@@ -1,0 +1,1 @@
+//! Persistence. The only crate that writes SQL.
