@@ -4,6 +4,7 @@
 //! reads the clock: every time it needs is passed in as a [`Timestamp`].
 
 pub mod audit;
+pub mod i18n;
 pub mod idcard;
 pub mod ids;
 pub mod mask;
