@@ -3,16 +3,22 @@
 //! This crate is pure. It does no I/O, uses no async, runs no SQL and never
 //! reads the clock: every time it needs is passed in as a [`Timestamp`].
 
+pub mod account;
+pub mod app;
 pub mod audit;
+pub mod domain;
 pub mod i18n;
 pub mod idcard;
 pub mod ids;
+pub mod indicator;
+pub mod ip;
 pub mod mask;
 pub mod org;
 pub mod phone;
 pub mod roles;
 pub mod taxonomy;
 pub mod time;
+pub mod url;
 
 pub use ids::*;
 pub use taxonomy::{FraudType, Grade, IndicatorKind};
