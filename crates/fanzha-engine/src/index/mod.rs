@@ -1,0 +1,52 @@
+//! The compiled intel index: an immutable snapshot of every active indicator,
+//! built once and then only read.
+//!
+//! Values arrive already in canonical form (the normalisers live in
+//! `fanzha-core`); the index compares canonical strings and never rewrites
+//! them. Each indicator carries its store row id, kind, fraud type and
+//! confidence (0–100). Several indicators may share one value; a lookup
+//! reports each of them.
+//!
+//! Matching, per kind:
+//!
+//! | kind | match |
+//! |---|---|
+//! | `phone` | exact (E.164 numbers are packed into a `u64`) |
+//! | `domain` | the domain itself and every parent domain at a label boundary |
+//! | `url` | the canonical URL exactly, then its host: domain rules for a name, CIDR rules for an address |
+//! | `ip` | the longest CIDR prefix that contains the address or prefix (v4 and v6); [`IndexSnapshot::for_each_ip_cover`] gives every containing prefix |
+//! | `app` | exact on the key string (`pkg:…`, `cert:…`, `apk:…`) |
+//! | accounts | exact |
+//!
+//! Layout: every non-IP key lives in one byte arena as a record (namespace,
+//! key bytes, first entry); an open-addressing table of `u64` slots (32-bit
+//! hash tag, 32-bit arena offset) finds it. Values shared by several
+//! indicators keep their further entries in runs found through a small sorted
+//! side table. IP prefixes live in [`prefix_trie`] maps whose values point at
+//! arena records. The layout is saved as is, so loading is a read, a checksum
+//! and a few linear copies (only the IP tries are re-inserted).
+//!
+//! [`LiveIndex`] holds the current snapshot behind an [`arc_swap::ArcSwap`]:
+//! readers never wait for the writer that swaps a new one in.
+
+pub mod bench;
+mod builder;
+mod codec;
+mod ip;
+mod live;
+mod persist;
+mod snapshot;
+mod table;
+mod url;
+
+pub use builder::{BuildError, IndexBuilder};
+pub use live::LiveIndex;
+pub use persist::{FORMAT_VERSION, LoadError, MAGIC, SaveError};
+pub use snapshot::{Hit, IndexSnapshot, IndexStats, MatchVia};
+
+/// Longest domain (in bytes) the index accepts; also bounds the suffixes a
+/// lookup probes, so a hostile query costs at most a few hundred probes.
+pub const MAX_DOMAIN_LEN: usize = 253;
+
+/// Longest value of any other kind, in bytes.
+pub const MAX_VALUE_LEN: usize = 8192;

@@ -1,0 +1,425 @@
+//! The immutable snapshot and its lookups. Lookups allocate nothing: they
+//! hand each hit to a callback. [`IndexSnapshot::lookup`] collects them into
+//! a `Vec` for convenience.
+
+use std::fmt;
+
+use fanzha_core::{FraudType, IndicatorKind};
+use prefix_trie::PrefixMap;
+use serde::Serialize;
+
+use super::MAX_DOMAIN_LEN;
+use super::codec::{
+    ENTRY_LEN, KIND_COUNT, NS_APP, NS_BANK, NS_DOMAIN, NS_PAYMENT, NS_PHONE, NS_PHONE_PACKED, NS_SOCIAL,
+    NS_URL, RawEntry, fraud_from_code, get_varint, key_hash, kind_code, pack_phone, read_record,
+};
+use super::ip::{IpKey, parse_ip};
+use super::table::{MIN_SLOTS, Slots};
+use super::url::host_span;
+
+/// How a hit matched the query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum MatchVia {
+    /// The indicator's value equals the whole query.
+    Exact,
+    /// A domain indicator equal to `&query[start..end]`: a parent domain of a
+    /// domain query, or the host (or a parent of it) of a URL query.
+    Domain { start: u32, end: u32 },
+    /// An IP indicator whose prefix (of `prefix_len` bits) contains the
+    /// queried address or prefix, or the URL's host address.
+    Cidr { prefix_len: u8 },
+}
+
+/// One indicator that matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Hit {
+    /// The indicator's store row id.
+    pub id: i64,
+    /// The indicator's kind (for a URL lookup, `domain` or `ip` when the host matched).
+    pub kind: IndicatorKind,
+    pub fraud_type: FraudType,
+    /// 0–100.
+    pub confidence: u8,
+    pub via: MatchVia,
+}
+
+/// Sizes of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IndexStats {
+    pub indicators: u64,
+    pub per_kind: Vec<(IndicatorKind, u64)>,
+    /// Distinct non-IP values.
+    pub keys: u64,
+    pub ipv4_prefixes: u64,
+    pub ipv6_prefixes: u64,
+    /// Values shared by more than one indicator.
+    pub shared_values: u64,
+    pub arena_bytes: u64,
+    pub table_bytes: u64,
+    pub shared_bytes: u64,
+    pub ip_trie_bytes: u64,
+    /// Everything above, as allocated.
+    pub heap_bytes: u64,
+}
+
+/// An immutable snapshot of every active indicator.
+pub struct IndexSnapshot {
+    pub(crate) arena: Vec<u8>,
+    pub(crate) slots: Vec<u64>,
+    pub(crate) keys: usize,
+    /// `(record offset, run offset)`, sorted by record offset.
+    pub(crate) runs: Vec<(u32, u32)>,
+    pub(crate) v4: PrefixMap<(u32, u8), u32>,
+    pub(crate) v6: PrefixMap<(u128, u8), u32>,
+    pub(crate) counts: [u64; KIND_COUNT],
+}
+
+impl fmt::Debug for IndexSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IndexSnapshot")
+            .field("indicators", &self.len())
+            .field("keys", &self.keys)
+            .field("ipv4_prefixes", &self.v4.len())
+            .field("ipv6_prefixes", &self.v6.len())
+            .finish()
+    }
+}
+
+impl Default for IndexSnapshot {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl IndexSnapshot {
+    /// A snapshot with no indicators.
+    pub fn empty() -> IndexSnapshot {
+        IndexSnapshot::from_parts(
+            vec![0],
+            vec![0; MIN_SLOTS],
+            0,
+            Vec::new(),
+            PrefixMap::new(),
+            PrefixMap::new(),
+            [0; KIND_COUNT],
+        )
+    }
+
+    pub(crate) fn from_parts(
+        arena: Vec<u8>,
+        slots: Vec<u64>,
+        keys: usize,
+        runs: Vec<(u32, u32)>,
+        v4: PrefixMap<(u32, u8), u32>,
+        v6: PrefixMap<(u128, u8), u32>,
+        counts: [u64; KIND_COUNT],
+    ) -> IndexSnapshot {
+        IndexSnapshot {
+            arena,
+            slots,
+            keys,
+            runs,
+            v4,
+            v6,
+            counts,
+        }
+    }
+
+    /// Number of indicators (entries, not distinct values).
+    pub fn len(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of indicators of one kind.
+    pub fn count(&self, kind: IndicatorKind) -> u64 {
+        self.counts[usize::from(kind_code(kind))]
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        let arena = self.arena.capacity() as u64;
+        let table = (self.slots.capacity() * 8) as u64;
+        let shared = (self.runs.capacity() * 8) as u64;
+        let trie = (self.v4.mem_size() + self.v6.mem_size()) as u64;
+        IndexStats {
+            indicators: self.len(),
+            per_kind: IndicatorKind::ALL.iter().map(|k| (*k, self.count(*k))).collect(),
+            keys: self.keys as u64,
+            ipv4_prefixes: self.v4.len() as u64,
+            ipv6_prefixes: self.v6.len() as u64,
+            shared_values: self.runs.len() as u64,
+            arena_bytes: arena,
+            table_bytes: table,
+            shared_bytes: shared,
+            ip_trie_bytes: trie,
+            heap_bytes: arena + table + shared + trie,
+        }
+    }
+
+    /// Every indicator matching `value` looked up as `kind`, collected.
+    pub fn lookup(&self, kind: IndicatorKind, value: &str) -> Vec<Hit> {
+        let mut out = Vec::new();
+        self.for_each_hit(kind, value, |h| out.push(h));
+        out
+    }
+
+    /// Whether anything matches.
+    pub fn contains(&self, kind: IndicatorKind, value: &str) -> bool {
+        self.for_each_hit(kind, value, |_| {}) > 0
+    }
+
+    /// Calls `f` for every indicator matching `value` looked up as `kind`,
+    /// with that kind's rules (see the module docs); returns the number of
+    /// hits. Allocates nothing.
+    pub fn for_each_hit(&self, kind: IndicatorKind, value: &str, f: impl FnMut(Hit)) -> usize {
+        match kind {
+            IndicatorKind::Phone => self.lookup_phone(value, f),
+            IndicatorKind::Domain => self.lookup_domain(value, f),
+            IndicatorKind::Url => self.lookup_url(value, f),
+            IndicatorKind::Ip => self.lookup_ip(value, f),
+            IndicatorKind::App => self.lookup_app(value, f),
+            IndicatorKind::BankAccount | IndicatorKind::PaymentAccount | IndicatorKind::SocialAccount => {
+                self.lookup_account(kind, value, f)
+            }
+        }
+    }
+
+    /// Phone numbers: exact.
+    pub fn lookup_phone(&self, phone: &str, mut f: impl FnMut(Hit)) -> usize {
+        match pack_phone(phone) {
+            Some(p) => self.exact(NS_PHONE_PACKED, &p, &mut f),
+            None => self.exact(NS_PHONE, phone.as_bytes(), &mut f),
+        }
+    }
+
+    /// App keys (`pkg:…`, `cert:…`, `apk:…`): exact.
+    pub fn lookup_app(&self, key: &str, mut f: impl FnMut(Hit)) -> usize {
+        self.exact(NS_APP, key.as_bytes(), &mut f)
+    }
+
+    /// Bank, payment and social accounts: exact. Any other kind finds nothing.
+    pub fn lookup_account(&self, kind: IndicatorKind, account: &str, mut f: impl FnMut(Hit)) -> usize {
+        let ns = match kind {
+            IndicatorKind::BankAccount => NS_BANK,
+            IndicatorKind::PaymentAccount => NS_PAYMENT,
+            IndicatorKind::SocialAccount => NS_SOCIAL,
+            _ => return 0,
+        };
+        self.exact(ns, account.as_bytes(), &mut f)
+    }
+
+    /// Domains: the domain itself and every parent at a label boundary, the
+    /// longest first (`a.b.evil.com` finds `a.b.evil.com`, `b.evil.com`,
+    /// `evil.com`, `com`; `notevil.com` never finds `evil.com`).
+    pub fn lookup_domain(&self, domain: &str, mut f: impl FnMut(Hit)) -> usize {
+        self.domain_suffixes(domain.as_bytes(), 0, true, &mut f)
+    }
+
+    /// URLs: the canonical URL exactly, then its host: a name by the domain
+    /// rules, an address by the IP rules (longest prefix).
+    pub fn lookup_url(&self, url: &str, mut f: impl FnMut(Hit)) -> usize {
+        let mut n = self.exact(NS_URL, url.as_bytes(), &mut f);
+        if let Some(span) = host_span(url)
+            && let Some(host) = url.get(span.start..span.end)
+        {
+            let ip = if span.bracketed || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                parse_ip(host)
+            } else {
+                None
+            };
+            n += match ip {
+                Some(key) => self.ip_longest(key, &mut f),
+                None if span.bracketed => 0,
+                None => self.domain_suffixes(host.as_bytes(), span.start, false, &mut f),
+            };
+        }
+        n
+    }
+
+    /// IP addresses and prefixes (`1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32`):
+    /// the indicators of the longest prefix that contains the query. Text
+    /// that is not an address finds nothing.
+    pub fn lookup_ip(&self, ip: &str, mut f: impl FnMut(Hit)) -> usize {
+        match parse_ip(ip) {
+            Some(key) => self.ip_longest(key, &mut f),
+            None => 0,
+        }
+    }
+
+    /// Like [`IndexSnapshot::lookup_ip`], but every prefix that contains the
+    /// query, from the shortest to the longest.
+    pub fn for_each_ip_cover(&self, ip: &str, mut f: impl FnMut(Hit)) -> usize {
+        let mut n = 0;
+        match parse_ip(ip) {
+            Some(IpKey::V4(a, l)) => {
+                for (p, off) in self.v4.cover(&(a, l)) {
+                    n += self.emit(
+                        *off,
+                        IndicatorKind::Ip,
+                        MatchVia::Cidr { prefix_len: p.1 },
+                        &mut f,
+                    );
+                }
+            }
+            Some(IpKey::V6(a, l)) => {
+                for (p, off) in self.v6.cover(&(a, l)) {
+                    n += self.emit(
+                        *off,
+                        IndicatorKind::Ip,
+                        MatchVia::Cidr { prefix_len: p.1 },
+                        &mut f,
+                    );
+                }
+            }
+            None => {}
+        }
+        n
+    }
+
+    fn ip_longest(&self, key: IpKey, f: &mut impl FnMut(Hit)) -> usize {
+        let found = match key {
+            IpKey::V4(a, l) => self.v4.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
+            IpKey::V6(a, l) => self.v6.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
+        };
+        match found {
+            Some((len, off)) => self.emit(off, IndicatorKind::Ip, MatchVia::Cidr { prefix_len: len }, f),
+            None => 0,
+        }
+    }
+
+    #[inline]
+    fn exact(&self, ns: u8, key: &[u8], f: &mut impl FnMut(Hit)) -> usize {
+        let hash = key_hash(ns, key);
+        match Slots::find(&self.slots, &self.arena, ns, key, hash) {
+            Some(off) => self.emit_ns(off, ns, MatchVia::Exact, f),
+            None => 0,
+        }
+    }
+
+    /// Probes every suffix of `q` that starts at a label boundary. The
+    /// suffixes are handled in batches of eight: hash all, load all their
+    /// first slots (independent loads the CPU overlaps), then compare.
+    fn domain_suffixes(&self, q: &[u8], base: usize, whole: bool, f: &mut impl FnMut(Hit)) -> usize {
+        const BATCH: usize = 8;
+        let len = q.len();
+        let mut starts = [0usize; BATCH];
+        let mut k = 0;
+        let mut n = 0;
+        let mut s = len.saturating_sub(MAX_DOMAIN_LEN);
+        while s < len {
+            if s == 0 || q.get(s - 1) == Some(&b'.') {
+                starts[k] = s;
+                k += 1;
+                if k == BATCH {
+                    n += self.domain_batch(q, &starts, base, whole, f);
+                    k = 0;
+                }
+            }
+            s += 1;
+        }
+        if k > 0 {
+            n += self.domain_batch(q, &starts[..k], base, whole, f);
+        }
+        n
+    }
+
+    #[inline]
+    fn domain_batch(
+        &self,
+        q: &[u8],
+        starts: &[usize],
+        base: usize,
+        whole: bool,
+        f: &mut impl FnMut(Hit),
+    ) -> usize {
+        let mut hashes = [0u64; 8];
+        let mut firsts = [0u64; 8];
+        let mask = self.slots.len().wrapping_sub(1);
+        for (h, &s) in hashes.iter_mut().zip(starts) {
+            *h = key_hash(NS_DOMAIN, q.get(s..).unwrap_or_default());
+        }
+        for (fst, h) in firsts.iter_mut().zip(&hashes).take(starts.len()) {
+            *fst = self.slots.get(*h as usize & mask).copied().unwrap_or(0);
+        }
+        let mut n = 0;
+        for ((&s, &h), &first) in starts.iter().zip(&hashes).zip(&firsts) {
+            let key = q.get(s..).unwrap_or_default();
+            if let Some(off) = Slots::find_from(&self.slots, &self.arena, NS_DOMAIN, key, h, first) {
+                let via = if whole && s == 0 {
+                    MatchVia::Exact
+                } else {
+                    // Queries are far below 4 GiB; saturate rather than wrap.
+                    let start = u32::try_from(base + s).unwrap_or(u32::MAX);
+                    let end = u32::try_from(base + q.len()).unwrap_or(u32::MAX);
+                    MatchVia::Domain { start, end }
+                };
+                n += self.emit(off, IndicatorKind::Domain, via, f);
+            }
+        }
+        n
+    }
+
+    #[inline]
+    fn emit_ns(&self, off: u32, ns: u8, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
+        match super::codec::ns_kind(ns) {
+            Some(kind) => self.emit(off, kind, via, f),
+            None => 0,
+        }
+    }
+
+    /// Reports the entries of the record at `off`: its own, then its run.
+    #[inline]
+    fn emit(&self, off: u32, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
+        let Some(rec) = read_record(&self.arena, off as usize) else {
+            return 0;
+        };
+        let mut n = emit_entry(rec.entry, kind, via, f);
+        if rec.has_extras {
+            n += self.emit_run(off, kind, via, f);
+        }
+        n
+    }
+
+    #[cold]
+    fn emit_run(&self, off: u32, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
+        let Ok(i) = self.runs.binary_search_by_key(&off, |r| r.0) else {
+            return 0;
+        };
+        let Some(&(_, run)) = self.runs.get(i) else {
+            return 0;
+        };
+        let Some((count, mut pos)) = get_varint(&self.arena, run as usize) else {
+            return 0;
+        };
+        let mut n = 0;
+        for _ in 0..count {
+            let Some(e) = self.arena.get(pos..pos + ENTRY_LEN).and_then(RawEntry::decode) else {
+                break;
+            };
+            n += emit_entry(e, kind, via, f);
+            pos += ENTRY_LEN;
+        }
+        n
+    }
+}
+
+#[inline]
+fn emit_entry(e: RawEntry, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
+    match fraud_from_code(e.fraud) {
+        Some(fraud_type) => {
+            f(Hit {
+                id: e.id,
+                kind,
+                fraud_type,
+                confidence: e.confidence,
+                via,
+            });
+            1
+        }
+        None => 0,
+    }
+}
