@@ -1,0 +1,289 @@
+//! The SQLite backend: one writer connection behind a mutex (which also
+//! serialises audit appends) and a small pool of reader connections. The
+//! database runs in WAL mode so that readers never wait for the writer.
+//! Every call runs on tokio's blocking pool.
+
+use crate::db::{Db, Dialect, P, Row, V, run_sync, to_sqlite_placeholders};
+use crate::error::{FK_REASON, Result, StoreError, unique_reason};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Number of reader connections.
+const READERS: usize = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_CACHE: usize = 256;
+
+impl rusqlite::ToSql for P<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            P::Null => ValueRef::Null,
+            P::Int(v) => ValueRef::Integer(*v),
+            P::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            P::Text(s) => ValueRef::Text(s.as_bytes()),
+            P::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        match f.code {
+            ErrorCode::ConstraintViolation => {
+                let m = msg.as_deref().unwrap_or("");
+                if m.contains("FOREIGN KEY") {
+                    return StoreError::conflict(FK_REASON);
+                }
+                if m.contains("UNIQUE") || m.contains("PRIMARY KEY") {
+                    return StoreError::conflict(unique_reason(Some(m), None));
+                }
+                return StoreError::conflict("a database constraint was violated");
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return StoreError::Backend("database is busy".into());
+            }
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                return StoreError::corrupt("database file is damaged or not a database");
+            }
+            _ => {}
+        }
+    }
+    // rusqlite's messages name tables, columns and SQL, never bound values.
+    StoreError::Backend(e.to_string())
+}
+
+/// A connection (inside a transaction) seen through [`Db`].
+pub(crate) struct SqliteDb<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> SqliteDb<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Self {
+        SqliteDb { conn }
+    }
+
+    fn query_sync(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
+        let sql = to_sqlite_placeholders(sql);
+        let mut st = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let n = st.column_count();
+        let mut rows = st
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(map_err)? {
+            let mut vals = Vec::with_capacity(n);
+            for i in 0..n {
+                vals.push(match r.get_ref(i).map_err(map_err)? {
+                    ValueRef::Null => V::Null,
+                    ValueRef::Integer(v) => V::Int(v),
+                    ValueRef::Real(_) => return Err(StoreError::corrupt("unexpected real number")),
+                    ValueRef::Text(t) => V::Text(
+                        std::str::from_utf8(t)
+                            .map_err(|_| StoreError::corrupt("text is not UTF-8"))?
+                            .to_string(),
+                    ),
+                    ValueRef::Blob(b) => V::Blob(b.to_vec()),
+                });
+            }
+            out.push(Row(vals));
+        }
+        Ok(out)
+    }
+
+    fn exec_sync(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
+        let sql = to_sqlite_placeholders(sql);
+        let mut st = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let n = st
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_err)?;
+        Ok(n as u64)
+    }
+}
+
+impl Db for SqliteDb<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+    async fn exec(&self, sql: &str, params: &[P<'_>]) -> Result<u64> {
+        self.exec_sync(sql, params)
+    }
+    async fn query(&self, sql: &str, params: &[P<'_>]) -> Result<Vec<Row>> {
+        self.query_sync(sql, params)
+    }
+    async fn batch(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(map_err)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+struct ReaderPool {
+    conns: Mutex<Vec<Connection>>,
+    ready: Condvar,
+}
+
+struct Reader<'p> {
+    pool: &'p ReaderPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            lock(&self.pool.conns).push(c);
+            self.pool.ready.notify_one();
+        }
+    }
+}
+
+impl ReaderPool {
+    fn get(&self) -> Reader<'_> {
+        let mut conns = lock(&self.conns);
+        loop {
+            if let Some(c) = conns.pop() {
+                return Reader {
+                    pool: self,
+                    conn: Some(c),
+                };
+            }
+            conns = self.ready.wait(conns).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// A poisoned lock only means another call panicked; the connection's own
+/// transaction was rolled back when it unwound, so the data is consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: ReaderPool,
+    path: PathBuf,
+}
+
+/// Handle to an SQLite database file. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteBackend {
+    inner: Arc<Inner>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file at `path`.
+    pub(crate) async fn open(path: &Path) -> Result<SqliteBackend> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let writer = Connection::open(&path).map_err(map_err)?;
+            configure(&writer)?;
+            let mut readers = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .map_err(map_err)?;
+                configure(&c)?;
+                c.execute_batch("PRAGMA query_only = ON;").map_err(map_err)?;
+                readers.push(c);
+            }
+            Ok(SqliteBackend {
+                inner: Arc::new(Inner {
+                    writer: Mutex::new(writer),
+                    readers: ReaderPool {
+                        conns: Mutex::new(readers),
+                        ready: Condvar::new(),
+                    },
+                    path,
+                }),
+            })
+        })
+        .await
+        .map_err(join_err)?
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` inside an immediate (write-locked) transaction on the writer
+    /// connection; commits when it returns `Ok`, rolls back otherwise.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SqliteDb<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let out = f(&SqliteDb::new(&tx))?;
+            tx.commit().map_err(map_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(join_err)?
+    }
+
+    /// Runs `f` inside a read transaction (one consistent snapshot) on a
+    /// reader connection.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SqliteDb<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = inner.readers.get();
+            let conn = reader
+                .conn
+                .as_mut()
+                .ok_or_else(|| StoreError::Backend("reader pool is empty".into()))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(map_err)?;
+            let out = f(&SqliteDb::new(&tx))?;
+            tx.finish().map_err(map_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(join_err)?
+    }
+
+    /// Runs raw SQL on the writer, outside any transaction. For tests that
+    /// need to tamper with stored data.
+    pub(crate) async fn raw_execute(&self, sql: &str) -> Result<()> {
+        let sql = sql.to_string();
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || lock(&inner.writer).execute_batch(&sql).map_err(map_err))
+            .await
+            .map_err(join_err)?
+    }
+}
+
+/// Runs a shared-logic future synchronously; for use inside `write`/`read`.
+pub(crate) fn sync<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    run_sync(fut)
+}
+
+fn join_err(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Backend(format!("database task failed: {e}"))
+}
