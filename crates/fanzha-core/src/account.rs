@@ -32,7 +32,7 @@
 //! | `wechat` | a WeChat ID (letter first, 6–20 of letters, digits, `_`, `-`; `wxid_…` up to 32), lower case; or a phone number |
 //! | `qq` | the QQ number: 5–11 digits, no leading 0 (`12345@qq.com` → `12345`) |
 //! | `telegram` | username lower case without `@` or `t.me/` (letter first, 4–32 of letters, digits, `_`); a numeric id; or a `+` phone number |
-//! | `whatsapp` | the phone number (E.164; `wa.me/` removed) |
+//! | `whatsapp` | the phone number (E.164; `wa.me/` removed; bare digits that are not a Chinese mobile are read as international, as in `wa.me` links) |
 //! | `line` | the LINE ID, lower case, 4–20 of letters, digits, `.`, `_`, `-`; an official account keeps its leading `@` |
 //! | `douyin` | the Douyin ID, lower case, without `@`; letters, digits, `_`, `.` |
 //! | `weibo` | the numeric uid, or the personal domain, lower case (`weibo.com/u/` removed) |
@@ -407,7 +407,14 @@ pub fn normalize_for(platform: Platform, account: &str) -> Result<String, Accoun
             for p in ["https://", "http://", "api.whatsapp.com/send?phone=", "wa.me/"] {
                 h = strip_prefix_ci(h, p);
             }
-            phone_for(platform, h.trim_end_matches('/'))
+            let h = h.trim_end_matches('/');
+            // wa.me links carry the full international number without `+`.
+            match phone_for(platform, h) {
+                Err(e) if h.bytes().all(|c| c.is_ascii_digit()) => {
+                    phone_for(platform, &format!("+{h}")).map_err(|_| e)
+                }
+                r => r,
+            }
         }
         Platform::Line => {
             let (at, h) = match a.strip_prefix('@') {
@@ -479,12 +486,10 @@ fn generic(platform: Platform, a: &str) -> Result<String, AccountError> {
     if h.is_empty() || h.chars().count() > 64 {
         return Err(bad(platform, "an account has 1-64 characters"));
     }
-    if h.chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == ':' || c == '：')
-    {
+    if h.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad(
             platform,
-            "an account may not contain spaces, colons or control characters",
+            "an account may not contain spaces or control characters",
         ));
     }
     Ok(h.to_ascii_lowercase())

@@ -97,7 +97,10 @@ pub(crate) fn normalize_host(t: &str) -> Result<Cow<'_, str>, DomainError> {
         validate_ascii(&lower)?;
         return Ok(Cow::Owned(lower));
     }
-    if b.iter().any(|&c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+    // ASCII that cannot be in a host name; UTS #46 only sees the rest.
+    if b.iter()
+        .any(|&c| c.is_ascii() && !c.is_ascii_alphanumeric() && !matches!(c, b'-' | b'.' | b'_'))
+    {
         return Err(DomainError::BadChar);
     }
     let ascii = idna::uts46::Uts46::new()

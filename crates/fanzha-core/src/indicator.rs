@@ -167,12 +167,11 @@ pub fn normalize_cow(kind: IndicatorKind, raw: &str) -> Result<Cow<'_, str>, Nor
 ///    account (a shorter bare number is too ambiguous to guess). An IBAN →
 ///    bank account.
 /// 5. Something with a path, query or port (`host/path`, `host:8080`) → URL.
-/// 6. A dotted name: when it reads as a reversed Android package (first label
-///    `com`, `org`, `net`, `edu`, `gov`, `io`, or a two-letter country code
-///    followed by one of those, like `cn.gov.pbc.dcep`), or has `_` or upper
-///    case in a valid package name → app; otherwise a valid domain whose
-///    suffix the public suffix list knows → domain; otherwise a valid package
-///    name → app.
+/// 6. A dotted name: when it reads as a reversed Android package (three or
+///    more labels, the first `com`, `org`, `net` or `io`) → app; otherwise a
+///    valid domain whose suffix the public suffix list knows → domain
+///    (`qq.com`, `gov.on.ca`); otherwise a valid package name
+///    (`cn.gov.pbc.dcep`, `tv.danmaku.bili`) → app.
 pub fn detect(raw: &str) -> Option<(IndicatorKind, String)> {
     let t = check_len(raw).ok()?;
     let ok = |kind: IndicatorKind| normalize(kind, t).ok().map(|v| (kind, v));
@@ -182,7 +181,9 @@ pub fn detect(raw: &str) -> Option<(IndicatorKind, String)> {
         let lower = p.to_ascii_lowercase();
         match lower.as_str() {
             "tel" => return ok(IndicatorKind::Phone),
-            "pkg" | "package" | "cert" | "sig" | "signature" | "apk" => return ok(IndicatorKind::App),
+            "pkg" | "package" | "cert" | "sig" | "signature" | "apk" | "sha256" | "sha-256" => {
+                return ok(IndicatorKind::App);
+            }
             "http" | "https" | "hxxp" | "hxxps" => return ok(IndicatorKind::Url),
             _ => {}
         }
@@ -207,10 +208,10 @@ pub fn detect(raw: &str) -> Option<(IndicatorKind, String)> {
     if hexish && app::parse_sha256(t).is_ok() {
         return ok(IndicatorKind::App);
     }
-    let phoneish = t.chars().all(|c| {
-        c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '０'..='９' | '＋' | '－')
-    });
-    if phoneish && t.chars().any(|c| c.is_ascii_digit() || matches!(c, '０'..='９')) {
+    let phoneish = t
+        .chars()
+        .all(|c| phone::digit_value(c).is_some() || phone::is_separator(c) || matches!(c, '+' | '＋'));
+    if phoneish && t.chars().any(|c| phone::digit_value(c).is_some()) {
         if let Some(hit) = ok(IndicatorKind::Phone) {
             return Some(hit);
         }
@@ -242,7 +243,7 @@ pub fn detect(raw: &str) -> Option<(IndicatorKind, String)> {
         return None;
     }
     let package = app::is_package_name(t);
-    if package && (reversed_package(t) || t.bytes().any(|c| c == b'_' || c.is_ascii_uppercase())) {
+    if package && reversed_package(t) {
         return ok(IndicatorKind::App);
     }
     if let Ok(d) = domain::normalize(t)
@@ -269,16 +270,14 @@ fn has_port(t: &str) -> bool {
     }
 }
 
-const PACKAGE_ROOTS: [&str; 6] = ["com", "org", "net", "edu", "gov", "io"];
+const PACKAGE_ROOTS: [&str; 4] = ["com", "org", "net", "io"];
 
+/// `com.x.y`: three or more labels under a root that, in front, only
+/// packages use (`gov.on.ca` and `net.hr` are domains).
 fn reversed_package(t: &str) -> bool {
     let mut labels = t.split('.');
     let first = labels.next().unwrap_or("");
-    let second = labels.next().unwrap_or("");
-    if PACKAGE_ROOTS.contains(&first) {
-        return true;
-    }
-    first.len() == 2 && first.bytes().all(|c| c.is_ascii_lowercase()) && PACKAGE_ROOTS.contains(&second)
+    PACKAGE_ROOTS.contains(&first) && labels.count() >= 2
 }
 
 /// Undoes common defanging: `hxxp://`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`.

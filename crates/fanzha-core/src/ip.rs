@@ -12,7 +12,7 @@
 //! * An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, prefix ≥ 96) is written as
 //!   the IPv4 address it carries (prefix − 96), so that it matches IPv4 intel.
 //! * Accepted noise: surrounding whitespace and brackets (`[2001:db8::1]`),
-//!   spaces around `/`, defanged dots (`1[.]2[.]3[.]4`), zero-padded IPv4
+//!   spaces around `/`, one trailing dot on IPv4, defanged dots (`1[.]2[.]3[.]4`), zero-padded IPv4
 //!   parts (`010.001.002.003` is `10.1.2.3`: lists padded in spreadsheets
 //!   mean decimal; URL hosts follow browsers instead, see [`crate::url`]),
 //!   and a dotted netmask (`10.0.0.0/255.0.0.0`) when it is contiguous.
@@ -82,6 +82,8 @@ pub fn parse_ip(input: &str) -> Result<IpAddr, IpError> {
             .map(IpAddr::V6)
             .map_err(|_| IpError::BadAddress);
     }
+    // `1.2.3.4.` (a trailing root dot, as in host lists) is the same address.
+    let t = t.strip_suffix('.').unwrap_or(t);
     parse_v4_padded(t).map(IpAddr::V4).ok_or(IpError::BadAddress)
 }
 
@@ -105,10 +107,10 @@ fn parse_prefix(p: &str, addr: IpAddr, max: u8) -> Result<u8, IpError> {
         return Err(IpError::BadPrefix);
     }
     if p.bytes().all(|c| c.is_ascii_digit()) {
-        let digits = p.trim_start_matches('0');
-        if digits.len() > 3 {
+        if p.len() > 3 {
             return Err(IpError::BadPrefix);
         }
+        let digits = p.trim_start_matches('0');
         let v: u32 = if digits.is_empty() {
             0
         } else {

@@ -213,7 +213,7 @@ impl Scanned {
     }
 }
 
-fn is_separator(c: char) -> bool {
+pub(crate) fn is_separator(c: char) -> bool {
     matches!(
         c,
         ' ' | '\t' | '-' | '.' | '/' | '(' | ')' | '[' | ']' | '\u{00A0}' | '\u{2010}'
@@ -221,7 +221,7 @@ fn is_separator(c: char) -> bool {
     )
 }
 
-fn digit_value(c: char) -> Option<u8> {
+pub(crate) fn digit_value(c: char) -> Option<u8> {
     match c {
         '0'..='9' => Some(c as u8),
         '０'..='９' => Some(b'0' + (c as u32 - '０' as u32) as u8),
