@@ -1,6 +1,6 @@
 //! Sessions, API tokens, settings and the home-page aggregates.
 
-use super::users::{USER_COLS, USER_FROM, USER_NCOLS, user_at};
+use super::users::{USER_COLS, USER_FROM, USER_NCOLS, USER_NODE_JOIN, user_at};
 use super::{audit, bounded, required, residents, target_or};
 use crate::Scope;
 use crate::db::{Db, Q, Row, params};
@@ -59,7 +59,7 @@ pub(crate) async fn session_by_hash<D: Db>(
     let Some(mut r) = db
         .query_opt(
             &format!(
-                "SELECT {SESSION_COLS}, {USER_COLS} FROM sessions s JOIN {USER_FROM} ON u.id = s.user_id \
+                "SELECT {SESSION_COLS}, {USER_COLS} FROM sessions s JOIN users u ON u.id = s.user_id {USER_NODE_JOIN} \
                  WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE"
             ),
             params![hash, now],
@@ -162,7 +162,7 @@ pub(crate) async fn token_by_hash<D: Db>(db: &D, hash: &[u8]) -> Result<Option<T
     let Some(mut r) = db
         .query_opt(
             &format!(
-                "SELECT {TOKEN_COLS}, {USER_COLS} FROM api_tokens t JOIN {USER_FROM} ON u.id = t.user_id \
+                "SELECT {TOKEN_COLS}, {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id {USER_NODE_JOIN} \
                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = FALSE"
             ),
             params![hash],

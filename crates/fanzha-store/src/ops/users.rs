@@ -13,6 +13,7 @@ pub(crate) const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.
      u.created_at, u.updated_at";
 /// Number of columns in [`USER_COLS`].
 pub(crate) const USER_NCOLS: usize = 14;
+pub(crate) const USER_NODE_JOIN: &str = "LEFT JOIN org_nodes n ON n.id = u.node_id";
 pub(crate) const USER_FROM: &str = "users u LEFT JOIN org_nodes n ON n.id = u.node_id";
 
 /// Reads a user from `r`, starting at column `at`.
