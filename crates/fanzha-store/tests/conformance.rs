@@ -144,7 +144,11 @@ fn resident(grid: NodeId, n: u32) -> NewResident {
         id_bidx: id_bidx(n),
         id_masked: format!("3305**********{n:0>4}"),
         birth_date: Date::new(1950 + (n % 60) as i32, 1 + (n % 12) as u8, 1 + (n % 28) as u8),
-        sex: Some(if n % 2 == 0 { Sex::Female } else { Sex::Male }),
+        sex: Some(if n.is_multiple_of(2) {
+            Sex::Female
+        } else {
+            Sex::Male
+        }),
         address: format!("幸福路{n}号"),
         phones: vec![phone(&n.to_string())],
         tags: Vec::new(),
