@@ -123,8 +123,10 @@ fn counts_and_stats() {
         );
     }
     let s = snap.stats();
-    // Shared values: the phone, evil.com and 10.1.2.0/24.
-    assert_eq!(s.shared_values, 3);
+    // Shared values: the mobile, evil.com, 10.1.2.0/24 and the card number.
+    assert_eq!(s.shared_values, 4);
+    // Packed: two phones and the card number.
+    assert_eq!(s.packed_keys, 3);
     // 10.1.2.0/24 is shared and ::ffff:5.6.7.8 is an IPv4 host.
     assert_eq!(s.ipv4_prefixes, 6);
     assert_eq!(s.ipv6_prefixes, 2);

@@ -97,6 +97,11 @@ pub struct IntelBenchReport {
     pub index_bytes_per_indicator: f64,
     /// Median cost of reading the clock twice, included in every `median_ns`.
     pub timer_overhead_ns: u64,
+    /// This machine's cost of one random memory read that depends on the
+    /// previous one, over a buffer the size of the index (capped at 1 GiB): the
+    /// floor under any lookup that has to touch the index in memory.
+    pub random_read_ns: f64,
+    pub random_read_buffer_bytes: u64,
     pub lookup: Vec<LookupFigures>,
     pub domain_suffix_baseline: BaselineFigures,
     pub file_bytes: u64,
@@ -573,6 +578,26 @@ fn timer_overhead() -> u64 {
     percentile(&t, 0.5)
 }
 
+/// Average time of a chain of dependent reads at pseudo-random positions of
+/// a buffer of about `bytes` bytes. The chain follows a full-period linear
+/// congruential sequence, so it visits every slot once before repeating.
+fn random_read_latency(bytes: usize) -> f64 {
+    let slots = (bytes / 4).next_power_of_two() / 2;
+    let mask = slots as u64 - 1;
+    let next: Vec<u32> = (0..slots as u64)
+        .map(|i| (i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407) & mask) as u32)
+        .collect();
+    let steps = 1_000_000usize;
+    let mut p = 0u32;
+    let t = Instant::now();
+    for _ in 0..steps {
+        p = next.get(p as usize).copied().unwrap_or(0);
+    }
+    let ns = t.elapsed().as_nanos() as f64 / steps as f64;
+    black_box(p);
+    ns
+}
+
 /// Suffixes of `q` at label boundaries, longest first, with their offsets.
 fn label_suffixes(q: &str) -> impl Iterator<Item = (usize, &str)> {
     std::iter::once(0)
@@ -637,6 +662,8 @@ pub fn bench_intel(params: &BenchParams, peak_rss: &dyn Fn() -> Option<u64>) -> 
     }
     let rss_peak = peak_rss();
     let stats = snap.stats();
+    let read_buffer = stats.heap_bytes.clamp(1 << 20, 1 << 30);
+    let random_read_ns = random_read_latency(read_buffer as usize);
 
     let five = sets
         .iter()
@@ -681,6 +708,8 @@ pub fn bench_intel(params: &BenchParams, peak_rss: &dyn Fn() -> Option<u64>) -> 
         index_heap_bytes: stats.heap_bytes,
         index_bytes_per_indicator: stats.heap_bytes as f64 / n.max(1) as f64,
         timer_overhead_ns: overhead,
+        random_read_ns,
+        random_read_buffer_bytes: read_buffer,
         lookup,
         domain_suffix_baseline,
         file_bytes,

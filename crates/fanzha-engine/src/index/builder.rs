@@ -7,13 +7,13 @@ use fanzha_core::{FraudType, IndicatorKind};
 use prefix_trie::PrefixMap;
 
 use super::codec::{
-    ENTRY_LEN, FLAG_EXTRAS, KIND_COUNT, NS_APP, NS_BANK, NS_DOMAIN, NS_IP, NS_PAYMENT, NS_PHONE,
-    NS_PHONE_PACKED, NS_SOCIAL, NS_URL, RawEntry, fraud_code, key_hash, kind_code, pack_phone, put_varint,
-    write_record,
+    ENTRY_LEN, FLAG_EXTRAS, KIND_COUNT, NS_IP, NT_BANK, NT_PHONE, NUM_TABLES, RawEntry, ST_APP, ST_BANK,
+    ST_DOMAIN, ST_PAYMENT, ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_code, key_hash, kind_code,
+    pack_bank, pack_phone, put_varint, read_record, record_key, write_record,
 };
 use super::ip::{IpKey, parse_ip};
 use super::snapshot::IndexSnapshot;
-use super::table::Slots;
+use super::table::{NumSlot, num_hash, num_layout, str_layout};
 use super::{MAX_DOMAIN_LEN, MAX_VALUE_LEN};
 
 /// Why an indicator was not added. Messages carry the indicator id, never
@@ -34,9 +34,16 @@ pub enum BuildError {
 
 /// Accumulates indicators; [`IndexBuilder::finish`] turns them into an
 /// [`IndexSnapshot`].
+///
+/// `push` only appends: the value goes to the arena (or, for a phone or card
+/// number, into a packed slot) and its hash to a pending list. `finish`
+/// sorts each list by hash, merges values pushed more than once, and lays the
+/// tables out front to back.
 pub struct IndexBuilder {
     arena: Vec<u8>,
-    slots: Slots,
+    strs: [Vec<(u64, u32)>; STR_TABLES],
+    nums: [Vec<NumSlot>; NUM_TABLES],
+    /// Further entries of a record: `(record offset, entry)`.
     extras: Vec<(u32, RawEntry)>,
     v4: PrefixMap<(u32, u8), u32>,
     v6: PrefixMap<(u128, u8), u32>,
@@ -49,7 +56,7 @@ impl Default for IndexBuilder {
     }
 }
 
-/// Worst-case bytes a run entry adds at `finish` (count varint + entry).
+/// Worst-case bytes one entry adds to a run at `finish` (count varint + entry).
 const EXTRA_RESERVE: usize = ENTRY_LEN + 5;
 
 impl IndexBuilder {
@@ -58,7 +65,7 @@ impl IndexBuilder {
     }
 
     /// A builder sized for `indicators` values taking `value_bytes` in total,
-    /// so that nothing is reallocated while it fills.
+    /// so that its buffers are not reallocated while it fills.
     pub fn with_capacity(indicators: usize, value_bytes: usize) -> Self {
         let mut arena = Vec::with_capacity(
             value_bytes
@@ -69,7 +76,8 @@ impl IndexBuilder {
         arena.push(0);
         IndexBuilder {
             arena,
-            slots: Slots::with_keys(indicators),
+            strs: Default::default(),
+            nums: Default::default(),
             extras: Vec::new(),
             v4: PrefixMap::new(),
             v6: PrefixMap::new(),
@@ -103,28 +111,53 @@ impl IndexBuilder {
         if value.is_empty() {
             return Err(BuildError::EmptyValue { id });
         }
+        let fraud = fraud_code(fraud_type);
         let entry = RawEntry {
             id,
-            fraud: fraud_code(fraud_type),
+            fraud,
             confidence,
         };
-        let packed;
-        let (ns, key, max) = match kind {
+        let (table, max) = match kind {
             IndicatorKind::Ip => return self.push_ip(id, value, entry),
             IndicatorKind::Phone => match pack_phone(value) {
-                Some(p) => {
-                    packed = p;
-                    (NS_PHONE_PACKED, &packed[..], MAX_VALUE_LEN)
+                Some(key) => {
+                    return self.push_num(
+                        NT_PHONE,
+                        kind,
+                        NumSlot {
+                            key,
+                            id,
+                            run: 0,
+                            fraud,
+                            confidence,
+                        },
+                    );
                 }
-                None => (NS_PHONE, value.as_bytes(), MAX_VALUE_LEN),
+                None => (ST_PHONE, MAX_VALUE_LEN),
             },
-            IndicatorKind::Domain => (NS_DOMAIN, value.as_bytes(), MAX_DOMAIN_LEN),
-            IndicatorKind::Url => (NS_URL, value.as_bytes(), MAX_VALUE_LEN),
-            IndicatorKind::App => (NS_APP, value.as_bytes(), MAX_VALUE_LEN),
-            IndicatorKind::BankAccount => (NS_BANK, value.as_bytes(), MAX_VALUE_LEN),
-            IndicatorKind::PaymentAccount => (NS_PAYMENT, value.as_bytes(), MAX_VALUE_LEN),
-            IndicatorKind::SocialAccount => (NS_SOCIAL, value.as_bytes(), MAX_VALUE_LEN),
+            IndicatorKind::BankAccount => match pack_bank(value) {
+                Some(key) => {
+                    return self.push_num(
+                        NT_BANK,
+                        kind,
+                        NumSlot {
+                            key,
+                            id,
+                            run: 0,
+                            fraud,
+                            confidence,
+                        },
+                    );
+                }
+                None => (ST_BANK, MAX_VALUE_LEN),
+            },
+            IndicatorKind::Domain => (ST_DOMAIN, MAX_DOMAIN_LEN),
+            IndicatorKind::Url => (ST_URL, MAX_VALUE_LEN),
+            IndicatorKind::App => (ST_APP, MAX_VALUE_LEN),
+            IndicatorKind::PaymentAccount => (ST_PAYMENT, MAX_VALUE_LEN),
+            IndicatorKind::SocialAccount => (ST_SOCIAL, MAX_VALUE_LEN),
         };
+        let key = value.as_bytes();
         if key.len() > max {
             return Err(BuildError::ValueTooLong {
                 id,
@@ -132,15 +165,15 @@ impl IndexBuilder {
                 max,
             });
         }
-        let hash = key_hash(ns, key);
-        match Slots::find(&self.slots.slots, &self.arena, ns, key, hash) {
-            Some(off) => self.add_extra(off, entry)?,
-            None => {
-                let off = self.new_record(ns, key, entry)?;
-                self.slots.reserve_one(&self.arena);
-                self.slots.insert_new(hash, off);
-            }
-        }
+        let off = self.new_record(table as u8, key, entry)?;
+        self.strs[table].push((key_hash(table, key), off));
+        self.counts[usize::from(kind_code(kind))] += 1;
+        Ok(())
+    }
+
+    fn push_num(&mut self, table: usize, kind: IndicatorKind, slot: NumSlot) -> Result<(), BuildError> {
+        self.check_room(0)?;
+        self.nums[table].push(slot);
         self.counts[usize::from(kind_code(kind))] += 1;
         Ok(())
     }
@@ -152,7 +185,10 @@ impl IndexBuilder {
             IpKey::V6(a, l) => self.v6.get(&(a, l)).copied(),
         };
         match existing {
-            Some(off) => self.add_extra(off, entry)?,
+            Some(off) => {
+                self.check_room(0)?;
+                self.extras.push((off, entry));
+            }
             None => {
                 let off = self.new_record(NS_IP, &[], entry)?;
                 match key {
@@ -165,44 +201,106 @@ impl IndexBuilder {
         Ok(())
     }
 
-    /// Bytes the arena will hold once `finish` has written the runs.
-    fn projected(&self, more: usize) -> usize {
-        self.arena
+    /// Keeps the arena, with every run `finish` may add, below 4 GiB.
+    fn check_room(&self, more: usize) -> Result<(), BuildError> {
+        let worst = self
+            .arena
             .len()
-            .saturating_add(self.extras.len().saturating_mul(EXTRA_RESERVE))
-            .saturating_add(more)
+            .saturating_add(
+                (self.len() as usize)
+                    .saturating_add(1)
+                    .saturating_mul(EXTRA_RESERVE),
+            )
+            .saturating_add(more);
+        if worst > u32::MAX as usize {
+            Err(BuildError::TooLarge)
+        } else {
+            Ok(())
+        }
     }
 
-    fn new_record(&mut self, ns: u8, key: &[u8], entry: RawEntry) -> Result<u32, BuildError> {
-        if self.projected(key.len() + ENTRY_LEN + 6) > u32::MAX as usize {
-            return Err(BuildError::TooLarge);
-        }
-        let off = write_record(&mut self.arena, ns, key, entry);
+    fn new_record(&mut self, head: u8, key: &[u8], entry: RawEntry) -> Result<u32, BuildError> {
+        self.check_room(key.len() + ENTRY_LEN + 6)?;
+        let off = write_record(&mut self.arena, head, key, entry);
         u32::try_from(off).map_err(|_| BuildError::TooLarge)
     }
 
-    fn add_extra(&mut self, off: u32, entry: RawEntry) -> Result<(), BuildError> {
-        if self.projected(EXTRA_RESERVE) > u32::MAX as usize {
-            return Err(BuildError::TooLarge);
-        }
-        if let Some(head) = self.arena.get_mut(off as usize) {
-            *head |= FLAG_EXTRAS;
-        }
-        self.extras.push((off, entry));
-        Ok(())
-    }
-
-    /// Lays out the runs of shared values and returns the snapshot.
+    /// Merges repeated values and lays out the tables.
     pub fn finish(self) -> IndexSnapshot {
         let IndexBuilder {
             mut arena,
-            slots,
+            strs,
+            nums,
             mut extras,
             v4,
             v6,
             counts,
         } = self;
-        // Stable: a value's entries keep the order they were pushed in.
+
+        let mut str_tables: [Vec<u64>; STR_TABLES] = Default::default();
+        for (t, mut pending) in strs.into_iter().enumerate() {
+            // By hash, then by offset: the first record pushed for a value keeps it.
+            pending.sort_unstable();
+            let mut kept = 0;
+            for i in 0..pending.len() {
+                let (h, off) = pending[i];
+                let mut dup_of = None;
+                let mut j = kept;
+                while j > 0 && pending[j - 1].0 == h {
+                    let first = pending[j - 1].1;
+                    if record_key(&arena, first as usize).map(|r| r.1)
+                        == record_key(&arena, off as usize).map(|r| r.1)
+                    {
+                        dup_of = Some(first);
+                        break;
+                    }
+                    j -= 1;
+                }
+                match dup_of {
+                    Some(first) => {
+                        if let Some(rec) = read_record(&arena, off as usize) {
+                            extras.push((first, rec.entry));
+                        }
+                    }
+                    None => {
+                        pending[kept] = (h, off);
+                        kept += 1;
+                    }
+                }
+            }
+            pending.truncate(kept);
+            str_tables[t] = str_layout(&pending);
+        }
+
+        let mut num_tables: [Vec<NumSlot>; NUM_TABLES] = Default::default();
+        for (t, mut pending) in nums.into_iter().enumerate() {
+            // Stable: a value's entries keep the order they were pushed in.
+            pending.sort_by_key(|s| num_hash(s.key));
+            let mut kept = 0;
+            let mut i = 0;
+            while i < pending.len() {
+                let mut j = i + 1;
+                while j < pending.len() && pending[j].key == pending[i].key {
+                    j += 1;
+                }
+                let mut slot = pending[i];
+                if j - i > 1 {
+                    // check_room kept the arena below 4 GiB including this run.
+                    slot.run = arena.len() as u32;
+                    put_varint(&mut arena, (j - i - 1) as u32);
+                    for s in &pending[i + 1..j] {
+                        s.entry().encode(&mut arena);
+                    }
+                }
+                pending[kept] = slot;
+                kept += 1;
+                i = j;
+            }
+            pending.truncate(kept);
+            num_tables[t] = num_layout(&pending);
+        }
+
+        // Runs of string and IP records. Stable: push order within a value.
         extras.sort_by_key(|e| e.0);
         let mut runs = Vec::new();
         let mut i = 0;
@@ -212,7 +310,9 @@ impl IndexBuilder {
             while j < extras.len() && extras[j].0 == off {
                 j += 1;
             }
-            // `projected` kept the arena below 4 GiB including these runs.
+            if let Some(head) = arena.get_mut(off as usize) {
+                *head |= FLAG_EXTRAS;
+            }
             let run = arena.len() as u32;
             put_varint(&mut arena, (j - i) as u32);
             for (_, e) in &extras[i..j] {
@@ -224,10 +324,9 @@ impl IndexBuilder {
         drop(extras);
         arena.shrink_to_fit();
         runs.shrink_to_fit();
-        IndexSnapshot::from_parts(arena, slots.slots, slots.len, runs, v4, v6, counts)
+        IndexSnapshot::from_parts(arena, str_tables, num_tables, runs, v4, v6, counts)
     }
 }
-
 impl IndexSnapshot {
     /// Builds a snapshot from `(id, kind, canonical value, fraud type,
     /// confidence)` items, stopping at the first one that cannot be indexed.

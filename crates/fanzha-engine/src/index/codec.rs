@@ -10,20 +10,47 @@
 use fanzha_core::{FraudType, IndicatorKind};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Namespaces: which table a key belongs to. Kinds map to one namespace,
-/// except phones, which are packed into eight bytes when they can be.
-pub(crate) const NS_PHONE: u8 = 1;
-pub(crate) const NS_DOMAIN: u8 = 2;
-pub(crate) const NS_URL: u8 = 3;
-pub(crate) const NS_IP: u8 = 4;
-pub(crate) const NS_APP: u8 = 5;
-pub(crate) const NS_BANK: u8 = 6;
-pub(crate) const NS_PAYMENT: u8 = 7;
-pub(crate) const NS_SOCIAL: u8 = 8;
-pub(crate) const NS_PHONE_PACKED: u8 = 9;
+/// String tables, one per namespace. Phones and bank accounts that pack
+/// into a `u64` go to the numeric tables instead.
+pub(crate) const ST_PHONE: usize = 0;
+pub(crate) const ST_DOMAIN: usize = 1;
+pub(crate) const ST_URL: usize = 2;
+pub(crate) const ST_APP: usize = 3;
+pub(crate) const ST_BANK: usize = 4;
+pub(crate) const ST_PAYMENT: usize = 5;
+pub(crate) const ST_SOCIAL: usize = 6;
+pub(crate) const STR_TABLES: usize = 7;
 
-pub(crate) const NS_MASK: u8 = 0x0f;
+/// Numeric tables.
+pub(crate) const NT_PHONE: usize = 0;
+pub(crate) const NT_BANK: usize = 1;
+pub(crate) const NUM_TABLES: usize = 2;
+
+/// The IP records' namespace byte (they are found through the tries).
+pub(crate) const NS_IP: u8 = 15;
+
 pub(crate) const FLAG_EXTRAS: u8 = 0x80;
+
+/// The kind of the indicators in a string table.
+pub(crate) const fn st_kind(table: usize) -> IndicatorKind {
+    match table {
+        ST_PHONE => IndicatorKind::Phone,
+        ST_DOMAIN => IndicatorKind::Domain,
+        ST_URL => IndicatorKind::Url,
+        ST_APP => IndicatorKind::App,
+        ST_BANK => IndicatorKind::BankAccount,
+        ST_PAYMENT => IndicatorKind::PaymentAccount,
+        _ => IndicatorKind::SocialAccount,
+    }
+}
+
+/// The kind of the indicators in a numeric table.
+pub(crate) const fn nt_kind(table: usize) -> IndicatorKind {
+    match table {
+        NT_PHONE => IndicatorKind::Phone,
+        _ => IndicatorKind::BankAccount,
+    }
+}
 
 /// Bytes of one encoded entry: id (8), fraud type (1), confidence (1).
 pub(crate) const ENTRY_LEN: usize = 10;
@@ -56,21 +83,6 @@ pub(crate) const fn kind_from_code(code: u8) -> Option<IndicatorKind> {
         5 => IndicatorKind::BankAccount,
         6 => IndicatorKind::PaymentAccount,
         7 => IndicatorKind::SocialAccount,
-        _ => return None,
-    })
-}
-
-/// The kind whose indicators a namespace holds.
-pub(crate) const fn ns_kind(ns: u8) -> Option<IndicatorKind> {
-    Some(match ns {
-        NS_PHONE | NS_PHONE_PACKED => IndicatorKind::Phone,
-        NS_DOMAIN => IndicatorKind::Domain,
-        NS_URL => IndicatorKind::Url,
-        NS_IP => IndicatorKind::Ip,
-        NS_APP => IndicatorKind::App,
-        NS_BANK => IndicatorKind::BankAccount,
-        NS_PAYMENT => IndicatorKind::PaymentAccount,
-        NS_SOCIAL => IndicatorKind::SocialAccount,
         _ => return None,
     })
 }
@@ -110,29 +122,41 @@ pub(crate) const fn fraud_from_code(code: u8) -> Option<FraudType> {
     })
 }
 
-/// The hash of a key in a namespace. xxh3 is a specified algorithm, so the
-/// hashes saved in a file stay valid across crate versions.
+/// The hash of a key in a string table. xxh3 is a specified algorithm, so
+/// the hashes saved in a file stay valid across crate versions.
 #[inline]
-pub(crate) fn key_hash(ns: u8, key: &[u8]) -> u64 {
-    xxh3_64_with_seed(key, u64::from(ns).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+pub(crate) fn key_hash(table: usize, key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, (table as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Packs an E.164 number (`+` then 1–19 digits, the first not zero) into
-/// eight bytes. Other phone strings (short service numbers…) stay strings.
+/// Packs 1–19 ASCII digits into a `u64` as the number `1` followed by the
+/// digits, so leading zeros count and 0 never occurs. `None` when the string
+/// is not all digits or the number does not fit.
 #[inline]
-pub(crate) fn pack_phone(value: &str) -> Option<[u8; 8]> {
-    let digits = value.strip_prefix('+')?.as_bytes();
-    if digits.is_empty() || digits.len() > 19 || digits[0] == b'0' {
+pub(crate) fn pack_digits(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    let mut n: u64 = 0;
+    let mut n: u64 = 1;
     for &d in digits {
         if !d.is_ascii_digit() {
             return None;
         }
-        n = n * 10 + u64::from(d - b'0');
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    Some(n.to_le_bytes())
+    Some(n)
+}
+
+/// A canonical phone (`+` and digits) as a numeric key.
+#[inline]
+pub(crate) fn pack_phone(value: &str) -> Option<u64> {
+    pack_digits(value.strip_prefix('+')?.as_bytes())
+}
+
+/// A bank account of digits only as a numeric key.
+#[inline]
+pub(crate) fn pack_bank(value: &str) -> Option<u64> {
+    pack_digits(value.as_bytes())
 }
 
 pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u32) {
@@ -191,9 +215,9 @@ pub(crate) struct Record {
 }
 
 /// Appends a record; returns its offset.
-pub(crate) fn write_record(arena: &mut Vec<u8>, ns: u8, key: &[u8], entry: RawEntry) -> usize {
+pub(crate) fn write_record(arena: &mut Vec<u8>, head: u8, key: &[u8], entry: RawEntry) -> usize {
     let off = arena.len();
-    arena.push(ns);
+    arena.push(head);
     // Keys are bounded by MAX_VALUE_LEN, so the length fits.
     put_varint(arena, key.len() as u32);
     arena.extend_from_slice(key);
@@ -247,19 +271,17 @@ mod tests {
     }
 
     #[test]
-    fn phone_packing() {
-        assert_eq!(
-            pack_phone("+8613812345678"),
-            Some(8_613_812_345_678u64.to_le_bytes())
-        );
-        assert_eq!(
-            pack_phone("+9999999999999999999"),
-            Some(9_999_999_999_999_999_999u64.to_le_bytes())
-        );
+    fn digit_packing() {
+        assert_eq!(pack_phone("+8613812345678"), Some(18_613_812_345_678));
+        assert_eq!(pack_phone("+0861"), Some(10_861));
+        assert_ne!(pack_phone("+0861"), pack_phone("+861"));
+        assert_eq!(pack_bank("6222021234567890123"), Some(16_222_021_234_567_890_123));
+        // 1 followed by 19 nines does not fit in a u64.
+        assert_eq!(pack_bank("9999999999999999999"), None);
         assert_eq!(pack_phone("+"), None);
-        assert_eq!(pack_phone("+0861"), None);
         assert_eq!(pack_phone("110"), None);
         assert_eq!(pack_phone("+86138x"), None);
-        assert_eq!(pack_phone("+99999999999999999999"), None);
+        assert_eq!(pack_bank("GB82WEST12345698765432"), None);
+        assert_eq!(pack_bank("12345678901234567890"), None);
     }
 }

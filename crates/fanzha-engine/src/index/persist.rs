@@ -11,8 +11,8 @@
 //! payload
 //!   arena          arena_len bytes (records and runs, as in memory)
 //!   counts         8 × u64   indicators per kind
-//!   keys           u64       distinct non-IP values
-//!   slots          u64 n, n × u64
+//!   string tables  7 × (u64 n, n × u64 slot)
+//!   numeric tables 2 × (u64 n, n × 24-byte slot: u64 key, i64 id, u32 run, u8 fraud, u8 confidence, 2 × 0)
 //!   runs           u64 n, n × (u32 record, u32 run)
 //!   ipv4           u64 n, n × (u32 address, u8 length, u32 record)
 //!   ipv6           u64 n, n × (u128 address, u8 length, u32 record)
@@ -28,8 +28,9 @@ use std::io::{self, Read, Write};
 use prefix_trie::PrefixMap;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::codec::KIND_COUNT;
+use super::codec::{KIND_COUNT, NUM_TABLES, STR_TABLES};
 use super::snapshot::IndexSnapshot;
+use super::table::{NUM_SLOT_BYTES, NumSlot};
 
 /// First bytes of every index file. The CR LF and ^Z catch text-mode
 /// mangling, as in PNG.
@@ -155,10 +156,19 @@ impl IndexSnapshot {
         for n in self.counts {
             c.u64(n)?;
         }
-        c.u64(self.keys as u64)?;
-        c.u64(self.slots.len() as u64)?;
-        for s in &self.slots {
-            c.u64(*s)?;
+        for table in &self.strs {
+            c.u64(table.len() as u64)?;
+            for s in table {
+                c.u64(*s)?;
+            }
+        }
+        let mut b = [0u8; NUM_SLOT_BYTES];
+        for table in &self.nums {
+            c.u64(table.len() as u64)?;
+            for s in table {
+                s.encode(&mut b);
+                c.put(&b)?;
+            }
         }
         c.u64(self.runs.len() as u64)?;
         for (rec, run) in &self.runs {
@@ -245,27 +255,52 @@ fn parse(buf: &[u8], arena_len: usize) -> Result<IndexSnapshot, LoadError> {
     for n in &mut counts {
         *n = c.u64()?;
     }
-    let keys = usize::try_from(c.u64()?).map_err(|_| LoadError::Malformed("key count"))?;
-
-    let n_slots = c.count(8)?;
-    if !n_slots.is_power_of_two() {
-        return Err(LoadError::Malformed("table size is not a power of two"));
-    }
-    let raw = c.take(n_slots * 8)?;
-    let mut slots = Vec::with_capacity(n_slots);
-    let mut used = 0usize;
-    for s in raw.chunks_exact(8) {
-        let v = u64::from_le_bytes(fixed(s));
-        if v != 0 {
-            if !in_arena(v as u32) {
-                return Err(LoadError::Malformed("table slot points outside the arena"));
-            }
-            used += 1;
+    let mut strs: [Vec<u64>; STR_TABLES] = Default::default();
+    for table in &mut strs {
+        let n = c.count(8)?;
+        if n == 0 {
+            return Err(LoadError::Malformed("empty table"));
         }
-        slots.push(v);
+        let raw = c.take(n * 8)?;
+        table.reserve_exact(n);
+        let mut used = 0usize;
+        for s in raw.chunks_exact(8) {
+            let v = u64::from_le_bytes(fixed(s));
+            if v != 0 {
+                if !in_arena(v as u32) {
+                    return Err(LoadError::Malformed("table slot points outside the arena"));
+                }
+                used += 1;
+            }
+            table.push(v);
+        }
+        if used == n {
+            return Err(LoadError::Malformed("table without an empty slot"));
+        }
     }
-    if used != keys || used == n_slots {
-        return Err(LoadError::Malformed("table occupancy"));
+    let mut nums: [Vec<NumSlot>; NUM_TABLES] = Default::default();
+    for table in &mut nums {
+        let n = c.count(NUM_SLOT_BYTES)?;
+        if n == 0 {
+            return Err(LoadError::Malformed("empty table"));
+        }
+        let raw = c.take(n * NUM_SLOT_BYTES)?;
+        table.reserve_exact(n);
+        let mut used = 0usize;
+        for s in raw.chunks_exact(NUM_SLOT_BYTES) {
+            let slot = NumSlot::decode(&fixed(s));
+            if slot.key == 0 && slot != NumSlot::default() {
+                return Err(LoadError::Malformed("empty numeric slot with content"));
+            }
+            if slot.run != 0 && !in_arena(slot.run) {
+                return Err(LoadError::Malformed("numeric slot run points outside the arena"));
+            }
+            used += usize::from(slot.key != 0);
+            table.push(slot);
+        }
+        if used == n {
+            return Err(LoadError::Malformed("table without an empty slot"));
+        }
     }
 
     let n_runs = c.count(8)?;
@@ -315,8 +350,8 @@ fn parse(buf: &[u8], arena_len: usize) -> Result<IndexSnapshot, LoadError> {
     }
     Ok(IndexSnapshot::from_parts(
         Vec::new(),
-        slots,
-        keys,
+        strs,
+        nums,
         runs,
         v4,
         v6,

@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use super::MAX_DOMAIN_LEN;
 use super::codec::{
-    ENTRY_LEN, KIND_COUNT, NS_APP, NS_BANK, NS_DOMAIN, NS_PAYMENT, NS_PHONE, NS_PHONE_PACKED, NS_SOCIAL,
-    NS_URL, RawEntry, fraud_from_code, get_varint, key_hash, kind_code, pack_phone, read_record,
+    ENTRY_LEN, KIND_COUNT, NT_BANK, NT_PHONE, NUM_TABLES, RawEntry, ST_APP, ST_BANK, ST_DOMAIN, ST_PAYMENT,
+    ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_from_code, get_varint, key_hash, kind_code, nt_kind,
+    pack_bank, pack_phone, read_record, st_kind,
 };
 use super::ip::{IpKey, parse_ip};
-use super::table::{MIN_SLOTS, Slots};
+use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first};
 use super::url::host_span;
 
 /// How a hit matched the query.
@@ -51,6 +52,8 @@ pub struct IndexStats {
     pub per_kind: Vec<(IndicatorKind, u64)>,
     /// Distinct non-IP values.
     pub keys: u64,
+    /// Of those, phone and card numbers kept packed in numeric slots.
+    pub packed_keys: u64,
     pub ipv4_prefixes: u64,
     pub ipv6_prefixes: u64,
     /// Values shared by more than one indicator.
@@ -66,8 +69,12 @@ pub struct IndexStats {
 /// An immutable snapshot of every active indicator.
 pub struct IndexSnapshot {
     pub(crate) arena: Vec<u8>,
-    pub(crate) slots: Vec<u64>,
+    pub(crate) strs: [Vec<u64>; STR_TABLES],
+    pub(crate) nums: [Vec<NumSlot>; NUM_TABLES],
     pub(crate) keys: usize,
+    pub(crate) packed_keys: usize,
+    /// Values shared by more than one indicator.
+    pub(crate) shared: usize,
     /// `(record offset, run offset)`, sorted by record offset.
     pub(crate) runs: Vec<(u32, u32)>,
     pub(crate) v4: PrefixMap<(u32, u8), u32>,
@@ -97,8 +104,8 @@ impl IndexSnapshot {
     pub fn empty() -> IndexSnapshot {
         IndexSnapshot::from_parts(
             vec![0],
-            vec![0; MIN_SLOTS],
-            0,
+            std::array::from_fn(|_| vec![0; capacity_for(0)]),
+            std::array::from_fn(|_| vec![NumSlot::default(); capacity_for(0)]),
             Vec::new(),
             PrefixMap::new(),
             PrefixMap::new(),
@@ -108,17 +115,23 @@ impl IndexSnapshot {
 
     pub(crate) fn from_parts(
         arena: Vec<u8>,
-        slots: Vec<u64>,
-        keys: usize,
+        strs: [Vec<u64>; STR_TABLES],
+        nums: [Vec<NumSlot>; NUM_TABLES],
         runs: Vec<(u32, u32)>,
         v4: PrefixMap<(u32, u8), u32>,
         v6: PrefixMap<(u128, u8), u32>,
         counts: [u64; KIND_COUNT],
     ) -> IndexSnapshot {
+        let packed_keys = nums.iter().flatten().filter(|s| s.key != 0).count();
+        let keys = strs.iter().flatten().filter(|s| **s != 0).count() + packed_keys;
+        let shared = runs.len() + nums.iter().flatten().filter(|s| s.run != 0).count();
         IndexSnapshot {
             arena,
-            slots,
+            strs,
+            nums,
             keys,
+            packed_keys,
+            shared,
             runs,
             v4,
             v6,
@@ -142,16 +155,22 @@ impl IndexSnapshot {
 
     pub fn stats(&self) -> IndexStats {
         let arena = self.arena.capacity() as u64;
-        let table = (self.slots.capacity() * 8) as u64;
+        let table = self.strs.iter().map(|t| t.capacity() * 8).sum::<usize>() as u64
+            + self
+                .nums
+                .iter()
+                .map(|t| t.capacity() * size_of::<NumSlot>())
+                .sum::<usize>() as u64;
         let shared = (self.runs.capacity() * 8) as u64;
         let trie = (self.v4.mem_size() + self.v6.mem_size()) as u64;
         IndexStats {
             indicators: self.len(),
             per_kind: IndicatorKind::ALL.iter().map(|k| (*k, self.count(*k))).collect(),
             keys: self.keys as u64,
+            packed_keys: self.packed_keys as u64,
             ipv4_prefixes: self.v4.len() as u64,
             ipv6_prefixes: self.v6.len() as u64,
-            shared_values: self.runs.len() as u64,
+            shared_values: self.shared as u64,
             arena_bytes: arena,
             table_bytes: table,
             shared_bytes: shared,
@@ -191,25 +210,27 @@ impl IndexSnapshot {
     /// Phone numbers: exact.
     pub fn lookup_phone(&self, phone: &str, mut f: impl FnMut(Hit)) -> usize {
         match pack_phone(phone) {
-            Some(p) => self.exact(NS_PHONE_PACKED, &p, &mut f),
-            None => self.exact(NS_PHONE, phone.as_bytes(), &mut f),
+            Some(key) => self.exact_num(NT_PHONE, key, &mut f),
+            None => self.exact(ST_PHONE, phone.as_bytes(), &mut f),
         }
     }
 
     /// App keys (`pkg:…`, `cert:…`, `apk:…`): exact.
     pub fn lookup_app(&self, key: &str, mut f: impl FnMut(Hit)) -> usize {
-        self.exact(NS_APP, key.as_bytes(), &mut f)
+        self.exact(ST_APP, key.as_bytes(), &mut f)
     }
 
     /// Bank, payment and social accounts: exact. Any other kind finds nothing.
     pub fn lookup_account(&self, kind: IndicatorKind, account: &str, mut f: impl FnMut(Hit)) -> usize {
-        let ns = match kind {
-            IndicatorKind::BankAccount => NS_BANK,
-            IndicatorKind::PaymentAccount => NS_PAYMENT,
-            IndicatorKind::SocialAccount => NS_SOCIAL,
-            _ => return 0,
-        };
-        self.exact(ns, account.as_bytes(), &mut f)
+        match kind {
+            IndicatorKind::BankAccount => match pack_bank(account) {
+                Some(key) => self.exact_num(NT_BANK, key, &mut f),
+                None => self.exact(ST_BANK, account.as_bytes(), &mut f),
+            },
+            IndicatorKind::PaymentAccount => self.exact(ST_PAYMENT, account.as_bytes(), &mut f),
+            IndicatorKind::SocialAccount => self.exact(ST_SOCIAL, account.as_bytes(), &mut f),
+            _ => 0,
+        }
     }
 
     /// Domains: the domain itself and every parent at a label boundary, the
@@ -222,7 +243,7 @@ impl IndexSnapshot {
     /// URLs: the canonical URL exactly, then its host: a name by the domain
     /// rules, an address by the IP rules (longest prefix).
     pub fn lookup_url(&self, url: &str, mut f: impl FnMut(Hit)) -> usize {
-        let mut n = self.exact(NS_URL, url.as_bytes(), &mut f);
+        let mut n = self.exact(ST_URL, url.as_bytes(), &mut f);
         if let Some(span) = host_span(url)
             && let Some(host) = url.get(span.start..span.end)
         {
@@ -258,7 +279,7 @@ impl IndexSnapshot {
             Some(IpKey::V4(a, l)) => {
                 for (p, off) in self.v4.cover(&(a, l)) {
                     n += self.emit(
-                        *off,
+                        *off as usize,
                         IndicatorKind::Ip,
                         MatchVia::Cidr { prefix_len: p.1 },
                         &mut f,
@@ -268,7 +289,7 @@ impl IndexSnapshot {
             Some(IpKey::V6(a, l)) => {
                 for (p, off) in self.v6.cover(&(a, l)) {
                     n += self.emit(
-                        *off,
+                        *off as usize,
                         IndicatorKind::Ip,
                         MatchVia::Cidr { prefix_len: p.1 },
                         &mut f,
@@ -286,18 +307,37 @@ impl IndexSnapshot {
             IpKey::V6(a, l) => self.v6.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
         };
         match found {
-            Some((len, off)) => self.emit(off, IndicatorKind::Ip, MatchVia::Cidr { prefix_len: len }, f),
+            Some((len, off)) => self.emit(
+                off as usize,
+                IndicatorKind::Ip,
+                MatchVia::Cidr { prefix_len: len },
+                f,
+            ),
             None => 0,
         }
     }
 
     #[inline]
-    fn exact(&self, ns: u8, key: &[u8], f: &mut impl FnMut(Hit)) -> usize {
-        let hash = key_hash(ns, key);
-        match Slots::find(&self.slots, &self.arena, ns, key, hash) {
-            Some(off) => self.emit_ns(off, ns, MatchVia::Exact, f),
+    fn exact(&self, table: usize, key: &[u8], f: &mut impl FnMut(Hit)) -> usize {
+        let hash = key_hash(table, key);
+        let slots = &self.strs[table];
+        match str_find(slots, &self.arena, key, hash, str_first(slots, hash)) {
+            Some(off) => self.emit(off, st_kind(table), MatchVia::Exact, f),
             None => 0,
         }
+    }
+
+    #[inline]
+    fn exact_num(&self, table: usize, key: u64, f: &mut impl FnMut(Hit)) -> usize {
+        let Some(slot) = num_find(&self.nums[table], key) else {
+            return 0;
+        };
+        let kind = nt_kind(table);
+        let mut n = emit_entry(slot.entry(), kind, MatchVia::Exact, f);
+        if slot.run != 0 {
+            n += self.emit_run(slot.run as usize, kind, MatchVia::Exact, f);
+        }
+        n
     }
 
     /// Probes every suffix of `q` that starts at a label boundary. The
@@ -338,17 +378,18 @@ impl IndexSnapshot {
     ) -> usize {
         let mut hashes = [0u64; 8];
         let mut firsts = [0u64; 8];
-        let mask = self.slots.len().wrapping_sub(1);
+        let slots = &self.strs[ST_DOMAIN];
+        let len = slots.len();
         for (h, &s) in hashes.iter_mut().zip(starts) {
-            *h = key_hash(NS_DOMAIN, q.get(s..).unwrap_or_default());
+            *h = key_hash(ST_DOMAIN, q.get(s..).unwrap_or_default());
         }
         for (fst, h) in firsts.iter_mut().zip(&hashes).take(starts.len()) {
-            *fst = self.slots.get(*h as usize & mask).copied().unwrap_or(0);
+            *fst = slots.get(home(*h, len)).copied().unwrap_or(0);
         }
         let mut n = 0;
         for ((&s, &h), &first) in starts.iter().zip(&hashes).zip(&firsts) {
             let key = q.get(s..).unwrap_or_default();
-            if let Some(off) = Slots::find_from(&self.slots, &self.arena, NS_DOMAIN, key, h, first) {
+            if let Some(off) = str_find(slots, &self.arena, key, h, first) {
                 let via = if whole && s == 0 {
                     MatchVia::Exact
                 } else {
@@ -363,36 +404,27 @@ impl IndexSnapshot {
         n
     }
 
-    #[inline]
-    fn emit_ns(&self, off: u32, ns: u8, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
-        match super::codec::ns_kind(ns) {
-            Some(kind) => self.emit(off, kind, via, f),
-            None => 0,
-        }
-    }
-
     /// Reports the entries of the record at `off`: its own, then its run.
     #[inline]
-    fn emit(&self, off: u32, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
-        let Some(rec) = read_record(&self.arena, off as usize) else {
+    fn emit(&self, off: usize, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
+        let Some(rec) = read_record(&self.arena, off) else {
             return 0;
         };
         let mut n = emit_entry(rec.entry, kind, via, f);
-        if rec.has_extras {
-            n += self.emit_run(off, kind, via, f);
+        if rec.has_extras
+            && let Ok(off) = u32::try_from(off)
+            && let Ok(i) = self.runs.binary_search_by_key(&off, |r| r.0)
+            && let Some(&(_, run)) = self.runs.get(i)
+        {
+            n += self.emit_run(run as usize, kind, via, f);
         }
         n
     }
 
+    /// Reports the entries of the run at `run`: a count, then the entries.
     #[cold]
-    fn emit_run(&self, off: u32, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
-        let Ok(i) = self.runs.binary_search_by_key(&off, |r| r.0) else {
-            return 0;
-        };
-        let Some(&(_, run)) = self.runs.get(i) else {
-            return 0;
-        };
-        let Some((count, mut pos)) = get_varint(&self.arena, run as usize) else {
+    fn emit_run(&self, run: usize, kind: IndicatorKind, via: MatchVia, f: &mut impl FnMut(Hit)) -> usize {
+        let Some((count, mut pos)) = get_varint(&self.arena, run) else {
             return 0;
         };
         let mut n = 0;

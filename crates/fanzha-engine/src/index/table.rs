@@ -1,115 +1,183 @@
-//! The open-addressing key table: a power-of-two array of `u64` slots, each
-//! `(hash tag << 32) | arena offset`, probed linearly. Offset 0 is never a
-//! record (the arena starts with a pad byte), so a zero slot is empty.
+//! The two kinds of open-addressing table, both probed linearly from the
+//! slot `hash × len / 2⁶⁴` (so a table can have any length, and inserting
+//! keys in hash order fills it front to back).
+//!
+//! * [`StrTable`]: `u64` slots, each `(hash tag << 32) | arena offset` of a
+//!   record holding the key and its first entry. Offset 0 is never a record
+//!   (the arena starts with a pad byte), so a zero slot is empty.
+//! * [`NumTable`]: numeric keys (phone numbers, bank card numbers packed
+//!   into a `u64`) with their first entry inline, so a lookup touches one
+//!   slot and nothing else. Key 0 marks an empty slot.
 
-use super::codec::{NS_MASK, key_hash, record_key};
+use super::codec::{RawEntry, record_key};
 
-/// Smallest table.
-pub(crate) const MIN_SLOTS: usize = 16;
+/// Target load of a table built by `finish`.
+const LOAD_NUM: usize = 7;
+const LOAD_DEN: usize = 10;
 
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Slots {
-    pub(crate) slots: Vec<u64>,
-    pub(crate) len: usize,
+/// Slots for `n` keys.
+pub(crate) fn capacity_for(n: usize) -> usize {
+    (n.saturating_mul(LOAD_DEN) / LOAD_NUM).saturating_add(1).max(8)
+}
+
+/// The first slot to probe for `hash` in a table of `len` slots.
+#[inline]
+pub(crate) fn home(hash: u64, len: usize) -> usize {
+    ((u128::from(hash) * len as u128) >> 64) as usize
 }
 
 #[inline]
 pub(crate) const fn tag_of(hash: u64) -> u32 {
-    (hash >> 32) as u32
+    hash as u32
 }
 
-/// Capacity that keeps `n` keys at a load of at most 0.7.
-pub(crate) fn capacity_for(n: usize) -> usize {
-    let want = n.saturating_mul(10) / 7 + 1;
-    want.max(MIN_SLOTS)
-        .checked_next_power_of_two()
-        .unwrap_or(MIN_SLOTS)
+/// Finds the record of `key` in a string table; `first` is the content of
+/// the home slot, which the caller may have loaded ahead. Returns the arena
+/// offset of the record and the end of its key.
+#[inline]
+pub(crate) fn str_find(slots: &[u64], arena: &[u8], key: &[u8], hash: u64, mut first: u64) -> Option<usize> {
+    let len = slots.len();
+    let tag = tag_of(hash);
+    let mut i = home(hash, len);
+    // Bounded: a full table (possible only in a damaged file) ends the probe.
+    for _ in 0..len {
+        if first == 0 {
+            return None;
+        }
+        if (first >> 32) as u32 == tag {
+            let off = first as u32 as usize;
+            if let Some((_, k, _)) = record_key(arena, off)
+                && k == key
+            {
+                return Some(off);
+            }
+        }
+        i += 1;
+        if i == len {
+            i = 0;
+        }
+        first = *slots.get(i)?;
+    }
+    None
 }
 
-impl Slots {
-    pub(crate) fn with_keys(n: usize) -> Slots {
-        Slots {
-            slots: vec![0; capacity_for(n)],
-            len: 0,
-        }
-    }
+#[inline]
+pub(crate) fn str_first(slots: &[u64], hash: u64) -> u64 {
+    slots.get(home(hash, slots.len())).copied().unwrap_or(0)
+}
 
-    #[inline]
-    pub(crate) fn mask(&self) -> usize {
-        self.slots.len().wrapping_sub(1)
-    }
+/// Lays out a string table from `(hash, record offset)` pairs of distinct
+/// keys sorted by hash.
+pub(crate) fn str_layout(keys: &[(u64, u32)]) -> Vec<u64> {
+    let mut slots = vec![0u64; capacity_for(keys.len())];
+    let items = keys
+        .iter()
+        .map(|&(h, off)| (h, (u64::from(tag_of(h)) << 32) | u64::from(off)));
+    place(&mut slots, items, |s| *s != 0);
+    slots
+}
 
-    /// Finds the record of `(ns, key)` whose hash is `hash`, starting the probe
-    /// at slot `start` whose content `first` the caller may already have
-    /// loaded. Returns the arena offset.
-    #[inline]
-    pub(crate) fn find_from(
-        slots: &[u64],
-        arena: &[u8],
-        ns: u8,
-        key: &[u8],
-        hash: u64,
-        mut first: u64,
-    ) -> Option<u32> {
-        let mask = slots.len().wrapping_sub(1);
-        let tag = tag_of(hash);
-        let mut i = hash as usize & mask;
-        // Bounded: a full table (possible only in a corrupt file) ends the probe.
-        for _ in 0..slots.len() {
-            if first == 0 {
-                return None;
-            }
-            if (first >> 32) as u32 == tag {
-                let off = first as u32;
-                if let Some((head, k, _)) = record_key(arena, off as usize)
-                    && head & NS_MASK == ns
-                    && k == key
-                {
-                    return Some(off);
-                }
-            }
-            i = (i + 1) & mask;
-            first = *slots.get(i)?;
-        }
-        None
-    }
-
-    #[inline]
-    pub(crate) fn find(slots: &[u64], arena: &[u8], ns: u8, key: &[u8], hash: u64) -> Option<u32> {
-        let first = *slots.get(hash as usize & slots.len().wrapping_sub(1))?;
-        Self::find_from(slots, arena, ns, key, hash, first)
-    }
-
-    /// Inserts a key known to be absent. The caller grows the table first.
-    pub(crate) fn insert_new(&mut self, hash: u64, off: u32) {
-        let mask = self.mask();
-        let mut i = hash as usize & mask;
-        while self.slots[i] != 0 {
-            i = (i + 1) & mask;
-        }
-        self.slots[i] = (u64::from(tag_of(hash)) << 32) | u64::from(off);
-        self.len += 1;
-    }
-
-    /// Grows if one more key would push the load above 0.7.
-    pub(crate) fn reserve_one(&mut self, arena: &[u8]) {
-        if (self.len + 1) * 10 > self.slots.len() * 7 {
-            self.rehash(capacity_for(self.len + 1).max(self.slots.len() * 2), arena);
-        }
-    }
-
-    fn rehash(&mut self, cap: usize, arena: &[u8]) {
-        let old = std::mem::replace(&mut self.slots, vec![0; cap]);
-        self.len = 0;
-        for s in old {
-            if s == 0 {
-                continue;
-            }
-            let off = s as u32;
-            // The builder wrote every record, so the key reads back.
-            if let Some((head, key, _)) = record_key(arena, off as usize) {
-                self.insert_new(key_hash(head & NS_MASK, key), off);
+/// Inserts items into `slots` by linear probing. With the items sorted by
+/// hash, the writes move through the table front to back.
+fn place<T>(slots: &mut [T], items: impl Iterator<Item = (u64, T)>, used: impl Fn(&T) -> bool) {
+    let len = slots.len();
+    for (h, v) in items {
+        let mut i = home(h, len);
+        while used(&slots[i]) {
+            i += 1;
+            if i == len {
+                i = 0;
             }
         }
+        slots[i] = v;
     }
+}
+
+/// A numeric-key slot: the key, its first entry, and the arena offset of a
+/// run of further entries (0 when there are none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NumSlot {
+    pub key: u64,
+    pub id: i64,
+    pub run: u32,
+    pub fraud: u8,
+    pub confidence: u8,
+}
+
+/// Bytes of a numeric slot in the file.
+pub(crate) const NUM_SLOT_BYTES: usize = 24;
+
+impl NumSlot {
+    pub(crate) fn entry(&self) -> RawEntry {
+        RawEntry {
+            id: self.id,
+            fraud: self.fraud,
+            confidence: self.confidence,
+        }
+    }
+
+    pub(crate) fn encode(&self, out: &mut [u8; NUM_SLOT_BYTES]) {
+        out[0..8].copy_from_slice(&self.key.to_le_bytes());
+        out[8..16].copy_from_slice(&self.id.to_le_bytes());
+        out[16..20].copy_from_slice(&self.run.to_le_bytes());
+        out[20] = self.fraud;
+        out[21] = self.confidence;
+        out[22] = 0;
+        out[23] = 0;
+    }
+
+    pub(crate) fn decode(b: &[u8; NUM_SLOT_BYTES]) -> NumSlot {
+        let mut k = [0u8; 8];
+        let mut id = [0u8; 8];
+        let mut run = [0u8; 4];
+        k.copy_from_slice(&b[0..8]);
+        id.copy_from_slice(&b[8..16]);
+        run.copy_from_slice(&b[16..20]);
+        NumSlot {
+            key: u64::from_le_bytes(k),
+            id: i64::from_le_bytes(id),
+            run: u32::from_le_bytes(run),
+            fraud: b[20],
+            confidence: b[21],
+        }
+    }
+}
+
+/// Hash of a numeric key: an invertible mix, so distinct keys never share a
+/// hash and sorting by hash groups equal keys.
+#[inline]
+pub(crate) fn num_hash(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[inline]
+pub(crate) fn num_find(slots: &[NumSlot], key: u64) -> Option<&NumSlot> {
+    let len = slots.len();
+    let mut i = home(num_hash(key), len);
+    for _ in 0..len {
+        let s = slots.get(i)?;
+        if s.key == key {
+            return Some(s);
+        }
+        if s.key == 0 {
+            return None;
+        }
+        i += 1;
+        if i == len {
+            i = 0;
+        }
+    }
+    None
+}
+
+/// Lays out a numeric table from slots of distinct keys sorted by hash.
+pub(crate) fn num_layout(items: &[NumSlot]) -> Vec<NumSlot> {
+    let mut slots = vec![NumSlot::default(); capacity_for(items.len())];
+    place(&mut slots, items.iter().map(|s| (num_hash(s.key), *s)), |s| {
+        s.key != 0
+    });
+    slots
 }
