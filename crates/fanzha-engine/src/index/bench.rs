@@ -585,7 +585,11 @@ fn random_read_latency(bytes: usize) -> f64 {
     let slots = (bytes / 4).next_power_of_two() / 2;
     let mask = slots as u64 - 1;
     let next: Vec<u32> = (0..slots as u64)
-        .map(|i| (i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407) & mask) as u32)
+        .map(|i| {
+            (i.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407)
+                & mask) as u32
+        })
         .collect();
     let steps = 1_000_000usize;
     let mut p = 0u32;

@@ -4,14 +4,13 @@
 //! values shared by several indicators.
 
 use fanzha_core::{FraudType, IndicatorKind};
-use prefix_trie::PrefixMap;
 
 use super::codec::{
     ENTRY_LEN, FLAG_EXTRAS, KIND_COUNT, NS_IP, NT_BANK, NT_PHONE, NUM_TABLES, RawEntry, ST_APP, ST_BANK,
     ST_DOMAIN, ST_PAYMENT, ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_code, key_hash, kind_code,
     pack_bank, pack_phone, put_varint, read_record, record_key, write_record,
 };
-use super::ip::{IpKey, parse_ip};
+use super::ip::{IpTables, parse_ip};
 use super::snapshot::IndexSnapshot;
 use super::table::{NumSlot, num_hash, num_layout, str_layout};
 use super::{MAX_DOMAIN_LEN, MAX_VALUE_LEN};
@@ -45,8 +44,7 @@ pub struct IndexBuilder {
     nums: [Vec<NumSlot>; NUM_TABLES],
     /// Further entries of a record: `(record offset, entry)`.
     extras: Vec<(u32, RawEntry)>,
-    v4: PrefixMap<(u32, u8), u32>,
-    v6: PrefixMap<(u128, u8), u32>,
+    ip: IpTables,
     counts: [u64; KIND_COUNT],
 }
 
@@ -79,8 +77,7 @@ impl IndexBuilder {
             strs: Default::default(),
             nums: Default::default(),
             extras: Vec::new(),
-            v4: PrefixMap::new(),
-            v6: PrefixMap::new(),
+            ip: IpTables::default(),
             counts: [0; KIND_COUNT],
         }
     }
@@ -180,21 +177,14 @@ impl IndexBuilder {
 
     fn push_ip(&mut self, id: i64, value: &str, entry: RawEntry) -> Result<(), BuildError> {
         let key = parse_ip(value).ok_or(BuildError::InvalidIp { id })?;
-        let existing = match key {
-            IpKey::V4(a, l) => self.v4.get(&(a, l)).copied(),
-            IpKey::V6(a, l) => self.v6.get(&(a, l)).copied(),
-        };
-        match existing {
+        match self.ip.get(key) {
             Some(off) => {
                 self.check_room(0)?;
                 self.extras.push((off, entry));
             }
             None => {
                 let off = self.new_record(NS_IP, &[], entry)?;
-                match key {
-                    IpKey::V4(a, l) => self.v4.insert((a, l), off),
-                    IpKey::V6(a, l) => self.v6.insert((a, l), off),
-                };
+                self.ip.insert(key, off);
             }
         }
         self.counts[usize::from(kind_code(IndicatorKind::Ip))] += 1;
@@ -232,10 +222,10 @@ impl IndexBuilder {
             strs,
             nums,
             mut extras,
-            v4,
-            v6,
+            mut ip,
             counts,
         } = self;
+        ip.sort();
 
         let mut str_tables: [Vec<u64>; STR_TABLES] = Default::default();
         for (t, mut pending) in strs.into_iter().enumerate() {
@@ -324,7 +314,7 @@ impl IndexBuilder {
         drop(extras);
         arena.shrink_to_fit();
         runs.shrink_to_fit();
-        IndexSnapshot::from_parts(arena, str_tables, num_tables, runs, v4, v6, counts)
+        IndexSnapshot::from_parts(arena, str_tables, num_tables, runs, ip, counts)
     }
 }
 impl IndexSnapshot {

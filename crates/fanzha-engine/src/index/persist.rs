@@ -25,10 +25,10 @@
 
 use std::io::{self, Read, Write};
 
-use prefix_trie::PrefixMap;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::codec::{KIND_COUNT, NUM_TABLES, STR_TABLES};
+use super::ip::IpTables;
 use super::snapshot::IndexSnapshot;
 use super::table::{NUM_SLOT_BYTES, NumSlot};
 
@@ -127,9 +127,7 @@ impl IndexSnapshot {
     /// Writes the snapshot in the versioned format; returns the bytes written.
     /// Writes are issued in 64 KiB pieces or larger; a `BufWriter` is not needed.
     pub fn save<W: Write>(&self, w: W) -> Result<u64, SaveError> {
-        let mut pass = HashSink(Xxh3::new(), 0);
-        self.write_meta(&mut pass)?;
-        let payload_len = self.arena.len() as u64 + pass.1;
+        let payload_len = (self.arena.len() + self.meta_len()) as u64;
 
         let mut header = [0u8; HEADER_LEN];
         header[0..8].copy_from_slice(&MAGIC);
@@ -141,6 +139,7 @@ impl IndexSnapshot {
         sum.put(&header[..32])?;
         sum.put(&self.arena)?;
         self.write_meta(&mut sum)?;
+        debug_assert_eq!(sum.1, 32 + payload_len);
         header[32..40].copy_from_slice(&sum.0.digest().to_le_bytes());
 
         let mut out = WriteSink(w);
@@ -149,6 +148,23 @@ impl IndexSnapshot {
         self.write_meta(&mut out)?;
         out.0.flush()?;
         Ok(HEADER_LEN as u64 + payload_len)
+    }
+
+    /// Bytes `write_meta` writes.
+    fn meta_len(&self) -> usize {
+        KIND_COUNT * 8
+            + self.strs.iter().map(|t| 8 + t.len() * 8).sum::<usize>()
+            + self
+                .nums
+                .iter()
+                .map(|t| 8 + t.len() * NUM_SLOT_BYTES)
+                .sum::<usize>()
+            + 8
+            + self.runs.len() * 8
+            + 8
+            + self.ip.list4.len() * 9
+            + 8
+            + self.ip.list6.len() * 21
     }
 
     fn write_meta<S: Sink>(&self, sink: &mut S) -> io::Result<()> {
@@ -175,16 +191,16 @@ impl IndexSnapshot {
             c.put(&rec.to_le_bytes())?;
             c.put(&run.to_le_bytes())?;
         }
-        c.u64(self.v4.len() as u64)?;
-        for ((a, l), off) in self.v4.iter() {
+        c.u64(self.ip.list4.len() as u64)?;
+        for (a, l, off) in &self.ip.list4 {
             c.put(&a.to_le_bytes())?;
-            c.put(&[l])?;
+            c.put(&[*l])?;
             c.put(&off.to_le_bytes())?;
         }
-        c.u64(self.v6.len() as u64)?;
-        for ((a, l), off) in self.v6.iter() {
+        c.u64(self.ip.list6.len() as u64)?;
+        for (a, l, off) in &self.ip.list6 {
             c.put(&a.to_le_bytes())?;
-            c.put(&[l])?;
+            c.put(&[*l])?;
             c.put(&off.to_le_bytes())?;
         }
         c.finish()
@@ -320,45 +336,37 @@ fn parse(buf: &[u8], arena_len: usize) -> Result<IndexSnapshot, LoadError> {
 
     let n4 = c.count(9)?;
     let raw = c.take(n4 * 9)?;
-    let mut v4 = PrefixMap::new();
+    let mut list4 = Vec::with_capacity(n4);
     for e in raw.chunks_exact(9) {
-        let a = u32::from_le_bytes(fixed(&e[..4]));
-        let l = e[4];
         let off = u32::from_le_bytes(fixed(&e[5..]));
-        if l > 32 || super::ip::mask4(a, l) != a || !in_arena(off) {
-            return Err(LoadError::Malformed("IPv4 prefix"));
+        if !in_arena(off) {
+            return Err(LoadError::Malformed("IPv4 prefix points outside the arena"));
         }
-        v4.insert((a, l), off);
+        list4.push((u32::from_le_bytes(fixed(&e[..4])), e[4], off));
     }
     let n6 = c.count(21)?;
     let raw = c.take(n6 * 21)?;
-    let mut v6 = PrefixMap::new();
+    let mut list6 = Vec::with_capacity(n6);
     for e in raw.chunks_exact(21) {
-        let a = u128::from_le_bytes(fixed(&e[..16]));
-        let l = e[16];
         let off = u32::from_le_bytes(fixed(&e[17..]));
-        if l > 128 || super::ip::mask6(a, l) != a || !in_arena(off) {
-            return Err(LoadError::Malformed("IPv6 prefix"));
+        if !in_arena(off) {
+            return Err(LoadError::Malformed("IPv6 prefix points outside the arena"));
         }
-        v6.insert((a, l), off);
+        list6.push((u128::from_le_bytes(fixed(&e[..16])), e[16], off));
     }
     if c.pos != buf.len() {
         return Err(LoadError::Malformed("trailing bytes after the last section"));
     }
-    if v4.len() != n4 || v6.len() != n6 {
-        return Err(LoadError::Malformed("duplicate IP prefix"));
-    }
+    let ip = IpTables::from_lists(list4, list6).map_err(LoadError::Malformed)?;
     Ok(IndexSnapshot::from_parts(
         Vec::new(),
         strs,
         nums,
         runs,
-        v4,
-        v6,
+        ip,
         counts,
     ))
 }
-
 struct Cursor<'a> {
     b: &'a [u8],
     pos: usize,

@@ -5,7 +5,6 @@
 use std::fmt;
 
 use fanzha_core::{FraudType, IndicatorKind};
-use prefix_trie::PrefixMap;
 use serde::Serialize;
 
 use super::MAX_DOMAIN_LEN;
@@ -14,7 +13,7 @@ use super::codec::{
     ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_from_code, get_varint, key_hash, kind_code, nt_kind,
     pack_bank, pack_phone, read_record, st_kind,
 };
-use super::ip::{IpKey, parse_ip};
+use super::ip::{IpKey, IpTables, parse_ip};
 use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first};
 use super::url::host_span;
 
@@ -77,8 +76,7 @@ pub struct IndexSnapshot {
     pub(crate) shared: usize,
     /// `(record offset, run offset)`, sorted by record offset.
     pub(crate) runs: Vec<(u32, u32)>,
-    pub(crate) v4: PrefixMap<(u32, u8), u32>,
-    pub(crate) v6: PrefixMap<(u128, u8), u32>,
+    pub(crate) ip: IpTables,
     pub(crate) counts: [u64; KIND_COUNT],
 }
 
@@ -87,8 +85,8 @@ impl fmt::Debug for IndexSnapshot {
         f.debug_struct("IndexSnapshot")
             .field("indicators", &self.len())
             .field("keys", &self.keys)
-            .field("ipv4_prefixes", &self.v4.len())
-            .field("ipv6_prefixes", &self.v6.len())
+            .field("ipv4_prefixes", &self.ip.v4.len())
+            .field("ipv6_prefixes", &self.ip.v6.len())
             .finish()
     }
 }
@@ -107,8 +105,7 @@ impl IndexSnapshot {
             std::array::from_fn(|_| vec![0; capacity_for(0)]),
             std::array::from_fn(|_| vec![NumSlot::default(); capacity_for(0)]),
             Vec::new(),
-            PrefixMap::new(),
-            PrefixMap::new(),
+            IpTables::default(),
             [0; KIND_COUNT],
         )
     }
@@ -118,8 +115,7 @@ impl IndexSnapshot {
         strs: [Vec<u64>; STR_TABLES],
         nums: [Vec<NumSlot>; NUM_TABLES],
         runs: Vec<(u32, u32)>,
-        v4: PrefixMap<(u32, u8), u32>,
-        v6: PrefixMap<(u128, u8), u32>,
+        ip: IpTables,
         counts: [u64; KIND_COUNT],
     ) -> IndexSnapshot {
         let packed_keys = nums.iter().flatten().filter(|s| s.key != 0).count();
@@ -133,8 +129,7 @@ impl IndexSnapshot {
             packed_keys,
             shared,
             runs,
-            v4,
-            v6,
+            ip,
             counts,
         }
     }
@@ -162,14 +157,14 @@ impl IndexSnapshot {
                 .map(|t| t.capacity() * size_of::<NumSlot>())
                 .sum::<usize>() as u64;
         let shared = (self.runs.capacity() * 8) as u64;
-        let trie = (self.v4.mem_size() + self.v6.mem_size()) as u64;
+        let trie = (self.ip.mem_size()) as u64;
         IndexStats {
             indicators: self.len(),
             per_kind: IndicatorKind::ALL.iter().map(|k| (*k, self.count(*k))).collect(),
             keys: self.keys as u64,
             packed_keys: self.packed_keys as u64,
-            ipv4_prefixes: self.v4.len() as u64,
-            ipv6_prefixes: self.v6.len() as u64,
+            ipv4_prefixes: self.ip.v4.len() as u64,
+            ipv6_prefixes: self.ip.v6.len() as u64,
             shared_values: self.shared as u64,
             arena_bytes: arena,
             table_bytes: table,
@@ -277,7 +272,7 @@ impl IndexSnapshot {
         let mut n = 0;
         match parse_ip(ip) {
             Some(IpKey::V4(a, l)) => {
-                for (p, off) in self.v4.cover(&(a, l)) {
+                for (p, off) in self.ip.v4.cover(&(a, l)) {
                     n += self.emit(
                         *off as usize,
                         IndicatorKind::Ip,
@@ -287,7 +282,7 @@ impl IndexSnapshot {
                 }
             }
             Some(IpKey::V6(a, l)) => {
-                for (p, off) in self.v6.cover(&(a, l)) {
+                for (p, off) in self.ip.v6.cover(&(a, l)) {
                     n += self.emit(
                         *off as usize,
                         IndicatorKind::Ip,
@@ -303,8 +298,8 @@ impl IndexSnapshot {
 
     fn ip_longest(&self, key: IpKey, f: &mut impl FnMut(Hit)) -> usize {
         let found = match key {
-            IpKey::V4(a, l) => self.v4.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
-            IpKey::V6(a, l) => self.v6.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
+            IpKey::V4(a, l) => self.ip.v4.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
+            IpKey::V6(a, l) => self.ip.v6.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
         };
         match found {
             Some((len, off)) => self.emit(
