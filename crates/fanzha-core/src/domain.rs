@@ -124,7 +124,7 @@ const HOST_DENY: idna::uts46::AsciiDenyList =
 
 fn has_punycode_label(s: &str) -> bool {
     s.split('.')
-        .any(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--"))
+        .any(|l| l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")))
 }
 
 /// Structural checks on a lower-case ASCII name.

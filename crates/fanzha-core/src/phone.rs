@@ -402,7 +402,7 @@ fn national_class(n: &[u8]) -> Option<PhoneClass> {
             }
             // Beijing (`10` + 7–8 digits) wins over a 9–10 digit 106 SMS
             // port: both have the same canonical form, only the label differs.
-            if b == b'0' && landline_local(&n[2..]) {
+            if b == b'0' && landline_local(n.get(2..).unwrap_or_default()) {
                 return Some(PhoneClass::Landline);
             }
             if n.starts_with(b"106") && (8..=20).contains(&len) {
@@ -410,7 +410,7 @@ fn national_class(n: &[u8]) -> Option<PhoneClass> {
             }
             None
         }
-        b'2' => landline_local(&n[2..]).then_some(PhoneClass::Landline),
+        b'2' => landline_local(n.get(2..).unwrap_or_default()).then_some(PhoneClass::Landline),
         b'9' if (b == b'5' || b == b'6') && len <= 8 => {
             if n == b"96110" {
                 Some(PhoneClass::Short)
@@ -420,8 +420,8 @@ fn national_class(n: &[u8]) -> Option<PhoneClass> {
                 None
             }
         }
-        b'4' | b'8' if len == 10 && n[1..3] == *b"00" => Some(PhoneClass::Service),
-        b'3'..=b'9' => landline_local(&n[3..]).then_some(PhoneClass::Landline),
+        b'4' | b'8' if len == 10 && n.get(1..3) == Some(b"00") => Some(PhoneClass::Service),
+        b'3'..=b'9' => landline_local(n.get(3..).unwrap_or_default()).then_some(PhoneClass::Landline),
         _ => None,
     }
 }

@@ -4,8 +4,9 @@
 //! # Rules
 //!
 //! 1. Leading and trailing whitespace is removed, and every tab, CR and LF
-//!    inside. Defanged spellings (`hxxp://`, `[.]`, `(.)`, `{.}`, `[:]`) are
-//!    refanged.
+//!    inside. Defanged spellings are refanged: `hxxp://`, `[://]` and `[:]`
+//!    after the scheme, and `[.]`, `(.)`, `{.}`, `[dot]`, `[:]` in the host
+//!    part (not in the path or query, where they are data).
 //! 2. The fragment (`#…`) is dropped.
 //! 3. A missing scheme becomes `http://`. Only `http` and `https` are
 //!    accepted; the scheme is lower-cased and any run of `/` or `\` after
@@ -188,7 +189,7 @@ pub fn canonicalize(input: &str) -> Result<CanonUrl, UrlError> {
     } else {
         Cow::Borrowed(t)
     };
-    let refanged = crate::indicator::refang(&cleaned);
+    let refanged = refang_scheme(&cleaned);
     let s: &str = &refanged;
     let s = s.split_once('#').map_or(s, |(before, _)| before);
 
@@ -201,6 +202,10 @@ pub fn canonicalize(input: &str) -> Result<CanonUrl, UrlError> {
         Some(i) => (&before_q[..i], &before_q[i..]),
         None => (before_q, ""),
     };
+    // Defanged dots are undone in the authority only: in the path and
+    // query they are data, and unescaping could otherwise create them.
+    let authority = crate::indicator::refang(authority);
+    let authority: &str = &authority;
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     let (host_raw, port_raw) = split_port(hostport)?;
     let (host, host_kind) = canon_host(host_raw)?;
@@ -240,6 +245,34 @@ pub fn canonicalize(input: &str) -> Result<CanonUrl, UrlError> {
         query_start,
         host_kind,
     })
+}
+
+/// `hxxp(s)` → `http(s)` and a defanged `[://]` / `[:]//` after the scheme.
+fn refang_scheme(s: &str) -> Cow<'_, str> {
+    let hxxp = s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("hxxp"));
+    let end = s.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(s.len());
+    let rest = &s[end..];
+    let sep = ["[://]", "[:]//", "[:]"]
+        .into_iter()
+        .find(|p| rest.starts_with(p));
+    if !hxxp && sep.is_none() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    if hxxp {
+        out.push_str("http");
+        out.push_str(&s[4..end]);
+    } else {
+        out.push_str(&s[..end]);
+    }
+    match sep {
+        Some(p) => {
+            out.push_str(if p == "[:]" { ":" } else { "://" });
+            out.push_str(&rest[p.len()..]);
+        }
+        None => out.push_str(rest),
+    }
+    Cow::Owned(out)
 }
 
 /// Schemes that are recognisably not web addresses.
