@@ -232,28 +232,27 @@ impl IndexSnapshot {
     /// longest first (`a.b.evil.com` finds `a.b.evil.com`, `b.evil.com`,
     /// `evil.com`, `com`; `notevil.com` never finds `evil.com`).
     pub fn lookup_domain(&self, domain: &str, mut f: impl FnMut(Hit)) -> usize {
-        self.domain_suffixes(domain.as_bytes(), 0, true, &mut f)
+        self.domain_suffixes(domain.as_bytes(), 0, true, None, &mut f)
     }
 
     /// URLs: the canonical URL exactly, then its host: a name by the domain
     /// rules, an address by the IP rules (longest prefix).
     pub fn lookup_url(&self, url: &str, mut f: impl FnMut(Hit)) -> usize {
-        let mut n = self.exact(ST_URL, url.as_bytes(), &mut f);
-        if let Some(span) = host_span(url)
-            && let Some(host) = url.get(span.start..span.end)
-        {
-            let ip = if span.bracketed || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                parse_ip(host)
-            } else {
-                None
-            };
-            n += match ip {
-                Some(key) => self.ip_longest(key, &mut f),
-                None if span.bracketed => 0,
-                None => self.domain_suffixes(host.as_bytes(), span.start, false, &mut f),
-            };
+        let Some(span) = host_span(url) else {
+            return self.exact(ST_URL, url.as_bytes(), &mut f);
+        };
+        let host = url.get(span.start..span.end).unwrap_or_default();
+        let ip = if span.bracketed || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            parse_ip(host)
+        } else {
+            None
+        };
+        match ip {
+            Some(key) => self.exact(ST_URL, url.as_bytes(), &mut f) + self.ip_longest(key, &mut f),
+            None if span.bracketed => self.exact(ST_URL, url.as_bytes(), &mut f),
+            // The URL's own slot is loaded together with its host's.
+            None => self.domain_suffixes(host.as_bytes(), span.start, false, Some(url.as_bytes()), &mut f),
         }
-        n
     }
 
     /// IP addresses and prefixes (`1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32`):
@@ -338,7 +337,14 @@ impl IndexSnapshot {
     /// Probes every suffix of `q` that starts at a label boundary. The
     /// suffixes are handled in batches of eight: hash all, load all their
     /// first slots (independent loads the CPU overlaps), then compare.
-    fn domain_suffixes(&self, q: &[u8], base: usize, whole: bool, f: &mut impl FnMut(Hit)) -> usize {
+    fn domain_suffixes(
+        &self,
+        q: &[u8],
+        base: usize,
+        whole: bool,
+        mut url: Option<&[u8]>,
+        f: &mut impl FnMut(Hit),
+    ) -> usize {
         const BATCH: usize = 8;
         let len = q.len();
         let mut starts = [0usize; BATCH];
@@ -350,18 +356,21 @@ impl IndexSnapshot {
                 starts[k] = s;
                 k += 1;
                 if k == BATCH {
-                    n += self.domain_batch(q, &starts, base, whole, f);
+                    n += self.domain_batch(q, &starts, base, whole, url.take(), f);
                     k = 0;
                 }
             }
             s += 1;
         }
-        if k > 0 {
-            n += self.domain_batch(q, &starts[..k], base, whole, f);
+        if k > 0 || url.is_some() {
+            n += self.domain_batch(q, &starts[..k], base, whole, url, f);
         }
         n
     }
 
+    /// Hashes a batch of suffixes, loads all their home slots (and the
+    /// URL's, for a URL lookup) before looking at any of them, so that the
+    /// memory reads overlap; then compares. The URL's hits come first.
     #[inline]
     fn domain_batch(
         &self,
@@ -369,19 +378,28 @@ impl IndexSnapshot {
         starts: &[usize],
         base: usize,
         whole: bool,
+        url: Option<&[u8]>,
         f: &mut impl FnMut(Hit),
     ) -> usize {
         let mut hashes = [0u64; 8];
         let mut firsts = [0u64; 8];
         let slots = &self.strs[ST_DOMAIN];
+        let url_slots = &self.strs[ST_URL];
         let len = slots.len();
         for (h, &s) in hashes.iter_mut().zip(starts) {
             *h = key_hash(ST_DOMAIN, q.get(s..).unwrap_or_default());
         }
+        let url_hash = url.map(|u| key_hash(ST_URL, u));
+        let url_first = url_hash.map(|h| str_first(url_slots, h));
         for (fst, h) in firsts.iter_mut().zip(&hashes).take(starts.len()) {
             *fst = slots.get(home(*h, len)).copied().unwrap_or(0);
         }
         let mut n = 0;
+        if let (Some(u), Some(h), Some(first)) = (url, url_hash, url_first)
+            && let Some(off) = str_find(url_slots, &self.arena, u, h, first)
+        {
+            n += self.emit(off, IndicatorKind::Url, MatchVia::Exact, f);
+        }
         for ((&s, &h), &first) in starts.iter().zip(&hashes).zip(&firsts) {
             let key = q.get(s..).unwrap_or_default();
             if let Some(off) = str_find(slots, &self.arena, key, h, first) {
