@@ -1,3 +1,4 @@
 //! The engine: pure, synchronous, no I/O. It never reads the clock; time is
 //! passed in. Given the same inputs it gives the same outputs.
 pub mod index;
+pub mod text;
