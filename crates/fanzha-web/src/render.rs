@@ -1,0 +1,183 @@
+//! Server-side rendering with minijinja. Templates are compiled into the
+//! binary; every string in them comes from the one catalogue through `t()`.
+
+use crate::auth::Ctx;
+use crate::WebError;
+use axum::response::Html;
+use fanzha_core::i18n::{Lang, tr};
+use fanzha_core::org::{NodeKind, UnitType};
+use fanzha_core::roles::{Action, Role};
+use fanzha_core::{FraudType, Grade, IndicatorKind};
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, State};
+use serde::Serialize;
+
+/// Templates compiled into the binary: (name, source).
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("setup.html", include_str!("../templates/setup.html")),
+    ("home.html", include_str!("../templates/home.html")),
+];
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+fn lang_of(state: &State) -> Lang {
+    state.lookup("lang").and_then(|v| v.as_str().and_then(Lang::parse)).unwrap_or_default()
+}
+
+/// `t("key")`: the catalogue text in the page's language.
+fn t(state: &State, key: &str) -> String {
+    tr(lang_of(state), key).to_string()
+}
+
+/// `label("role", "grid_worker")`: the label of a vocabulary code.
+fn label(state: &State, vocab: &str, code: &str) -> String {
+    let lang = lang_of(state);
+    let l = if lang == Lang::En { "en" } else { "zh" };
+    let found = match vocab {
+        "role" => Role::parse(code).ok().map(|v| v.label(l)),
+        "node_kind" => NodeKind::parse(code).ok().map(|v| v.label(l)),
+        "unit_type" => UnitType::parse(code).ok().map(|v| v.label(l)),
+        "fraud_type" => FraudType::parse(code).ok().map(|v| v.label(l)),
+        "grade" => Grade::parse(code).ok().map(|v| v.label(l)),
+        "indicator_kind" => IndicatorKind::parse(code).ok().map(|v| v.label(l)),
+        "sex" => match code {
+            "male" => Some(tr(lang, "sex.male")),
+            "female" => Some(tr(lang, "sex.female")),
+            _ => None,
+        },
+        _ => None,
+    };
+    found.unwrap_or(code).to_string()
+}
+
+/// `datetime(ms)`: a timestamp as `YYYY-MM-DD HH:MM` in China time (UTC+8).
+fn datetime(ms: i64) -> String {
+    let local = ms + 8 * 3600 * 1000;
+    let d = fanzha_core::time::Date::from_timestamp(fanzha_core::Timestamp(local));
+    let secs = local.div_euclid(1000).rem_euclid(86_400);
+    format!("{d} {:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
+
+impl Templates {
+    pub fn new() -> Result<Templates, WebError> {
+        let mut env = Environment::new();
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src).map_err(|e| WebError::Template(format!("{name}: {e}")))?;
+        }
+        env.add_function("t", t);
+        env.add_function("label", label);
+        env.add_filter("datetime", datetime);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        Ok(Templates { env })
+    }
+
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+/// A navigation entry shown only when the module exists and the role may use it.
+#[derive(Serialize)]
+struct Nav {
+    href: &'static str,
+    key: &'static str,
+    active: bool,
+}
+
+fn nav(ctx: &Ctx) -> Vec<Nav> {
+    let Some(a) = &ctx.actor else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut add = |href: &'static str, key: &'static str, allowed: bool| {
+        if allowed {
+            let active = if href == "/" { ctx.path == "/" } else { ctx.path.starts_with(href) };
+            out.push(Nav { href, key, active });
+        }
+    };
+    add("/", "nav.home", true);
+    add("/org", "nav.org", a.can(Action::ViewOrg));
+    add("/residents", "nav.residents", a.can(Action::ViewResidents));
+    add("/users", "nav.users", a.can(Action::ManageUsers));
+    add("/audit", "nav.audit", a.can(Action::ViewAudit));
+    add("/account", "nav.account", true);
+    out
+}
+
+#[derive(Serialize)]
+struct Me {
+    username: String,
+    display_name: String,
+    role: &'static str,
+}
+
+/// Renders a page with the shared context (language, user, navigation,
+/// CSRF token, demo flag) merged under the page's own values.
+pub fn page(st: &crate::state::AppState, ctx: &Ctx, name: &str, data: Value) -> Html<String> {
+    let me = ctx.actor.as_ref().map(|a| Me {
+        username: a.user.username.clone(),
+        display_name: a.user.display_name.clone(),
+        role: a.user.role.code(),
+    });
+    let base = minijinja::context! {
+        lang => ctx.lang.code(),
+        other_lang => if ctx.lang == Lang::En { "zh" } else { "en" },
+        path => ctx.path.clone(),
+        here => if ctx.query.is_empty() { ctx.path.clone() } else { format!("{}?{}", ctx.path, ctx.query) },
+        me => Serde(me),
+        nav => Serde(nav(ctx)),
+        csrf => ctx.csrf(),
+        demo => st.cfg.demo,
+    };
+    let merged = minijinja::context! { ..data, ..base };
+    match st.tpl.render(name, merged) {
+        Ok(s) => Html(s),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template failed");
+            Html(error_page(ctx.lang, 500, tr(ctx.lang, "error.internal")).0)
+        }
+    }
+}
+
+/// A minimal error page that needs no state (also used when rendering fails).
+pub fn error_page(lang: Lang, status: u16, message: &str) -> Html<String> {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    Html(format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\"><h1>{}</h1><p class=\"error\">{}</p><p><a href=\"/\">{}</a></p></main></body></html>",
+        lang.code(),
+        status,
+        status,
+        esc(message),
+        esc(tr(lang, "nav.home"))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_compile_and_keys_exist() {
+        Templates::new().unwrap();
+        // Every t("…") key used in a template is in the catalogue.
+        for (name, src) in TEMPLATES {
+            let mut rest = *src;
+            while let Some(i) = rest.find("t(\"") {
+                let after = &rest[i + 3..];
+                let end = after.find('"').unwrap();
+                let key = &after[..end];
+                assert!(fanzha_core::i18n::has(key), "{name}: missing catalogue key {key}");
+                rest = &after[end..];
+            }
+        }
+    }
+
+    #[test]
+    fn datetime_is_china_time() {
+        assert_eq!(datetime(0), "1970-01-01 08:00");
+    }
+}
