@@ -1,5 +1,10 @@
 //! Intel index lookups per kind, on a generated mix of 500 000 indicators.
-//! `fanzha bench intel` runs the full-size (10 million) measurement.
+//!
+//! Each benchmark cycles through 4 096 queries (about half of them hits), so
+//! after warm-up the slots they touch sit in cache: these figures are the
+//! lookup's own work. The full-size measurement with cold, random queries
+//! over 10 million indicators is `index_full` (`fanzha bench intel`), which
+//! also reports this machine's random-read latency for comparison.
 
 use std::hint::black_box;
 use std::time::Duration;
