@@ -263,18 +263,27 @@ pub(crate) fn subtree_bounds(path: &OrgPath) -> (String, String) {
     (lo, hi)
 }
 
-/// Rewrites `$N` placeholders to SQLite's `?N`.
-pub(crate) fn to_sqlite_placeholders(sql: &str) -> String {
+/// Rewrites `$N` placeholders to SQLite's `?N` (borrowing when there are none).
+pub(crate) fn to_sqlite_placeholders(sql: &str) -> Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    let is_placeholder = |i: usize| bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+    let Some(first) = (0..bytes.len()).find(|&i| bytes[i] == b'$' && is_placeholder(i)) else {
+        return Cow::Borrowed(sql);
+    };
     let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+    let mut start = 0;
+    let mut i = first;
+    while i < bytes.len() {
+        if bytes[i] == b'$' && is_placeholder(i) {
+            // `$` is ASCII, so `start..i` and `i + 1..` are char boundaries.
+            out.push_str(&sql[start..i]);
             out.push('?');
-        } else {
-            out.push(c);
+            start = i + 1;
         }
+        i += 1;
     }
-    out
+    out.push_str(&sql[start..]);
+    Cow::Owned(out)
 }
 
 /// Runs a future that never waits (SQLite's) to completion on this thread.

@@ -15,6 +15,10 @@ use std::time::Duration;
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 256;
+/// Page cache of the writer: large enough that a big import does not spill
+/// pages to the WAL mid-transaction.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+const READER_CACHE_KIB: u32 = 16 * 1024;
 
 impl rusqlite::ToSql for P<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -117,8 +121,10 @@ impl Db for SqliteDb<'_> {
     }
 }
 
-fn configure(conn: &Connection) -> Result<()> {
+fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))
+        .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -188,7 +194,7 @@ impl SqliteBackend {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let writer = Connection::open(&path).map_err(map_err)?;
-            configure(&writer)?;
+            configure(&writer, WRITER_CACHE_KIB)?;
             let mut readers = Vec::with_capacity(READERS);
             for _ in 0..READERS {
                 let c = Connection::open_with_flags(
@@ -198,7 +204,7 @@ impl SqliteBackend {
                         | OpenFlags::SQLITE_OPEN_URI,
                 )
                 .map_err(map_err)?;
-                configure(&c)?;
+                configure(&c, READER_CACHE_KIB)?;
                 c.execute_batch("PRAGMA query_only = ON;").map_err(map_err)?;
                 readers.push(c);
             }

@@ -46,7 +46,6 @@ CREATE TABLE residents (
 );
 CREATE INDEX residents_grid ON residents (grid_id);
 CREATE INDEX residents_name ON residents (name);
-CREATE INDEX residents_birth_date ON residents (birth_date);
 
 CREATE TABLE resident_phones (
     resident_id BIGINT NOT NULL REFERENCES residents (id) ON DELETE CASCADE,
@@ -145,7 +144,6 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_actor ON audit_log (actor, seq);
-CREATE INDEX audit_log_action ON audit_log (action, seq);
 CREATE INDEX audit_log_target ON audit_log (target, seq);
 
 -- The last entry of the chain; one row, locked (FOR UPDATE) by every append.

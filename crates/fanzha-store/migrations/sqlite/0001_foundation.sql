@@ -44,7 +44,6 @@ CREATE TABLE residents (
 );
 CREATE INDEX residents_grid ON residents (grid_id);
 CREATE INDEX residents_name ON residents (name);
-CREATE INDEX residents_birth_date ON residents (birth_date);
 
 CREATE TABLE resident_phones (
     resident_id INTEGER NOT NULL REFERENCES residents (id) ON DELETE CASCADE,
@@ -53,14 +52,14 @@ CREATE TABLE resident_phones (
     bidx        BLOB    NOT NULL,
     masked      TEXT    NOT NULL,
     PRIMARY KEY (resident_id, position)
-);
+) WITHOUT ROWID;
 CREATE INDEX resident_phones_bidx ON resident_phones (bidx);
 
 CREATE TABLE resident_tags (
     resident_id INTEGER NOT NULL REFERENCES residents (id) ON DELETE CASCADE,
     tag         TEXT    NOT NULL,
     PRIMARY KEY (resident_id, tag)
-);
+) WITHOUT ROWID;
 CREATE INDEX resident_tags_tag ON resident_tags (tag, resident_id);
 
 CREATE TABLE resident_contacts (
@@ -139,7 +138,6 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_actor ON audit_log (actor, seq);
-CREATE INDEX audit_log_action ON audit_log (action, seq);
 CREATE INDEX audit_log_target ON audit_log (target, seq);
 
 -- The last entry of the chain; one row, locked by every append.

@@ -45,12 +45,16 @@ async fn lock_head<D: Db>(db: &D) -> Result<(i64, String)> {
     Ok((r.i64(0)?, r.text(1)?))
 }
 
+/// Entries written per INSERT statement.
+const ROWS_PER_INSERT: usize = 32;
+
 /// Appends entries in order; returns the last sequence number.
 pub(crate) async fn append_many<D: Db>(db: &D, items: Vec<Pending>) -> Result<i64> {
     let (mut seq, mut prev) = lock_head(db).await?;
     if items.is_empty() {
         return Ok(seq);
     }
+    let mut rows = Vec::with_capacity(items.len());
     for p in items {
         seq += 1;
         let fields = AuditFields {
@@ -64,24 +68,25 @@ pub(crate) async fn append_many<D: Db>(db: &D, items: Vec<Pending>) -> Result<i6
             ip: p.ip,
         };
         let hash = entry_hash(&prev, &fields);
-        db.exec(
-            "INSERT INTO audit_log (seq, at, actor_id, actor, action, target, detail, ip, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            params![
-                fields.seq,
-                fields.at,
-                fields.actor_id,
-                &fields.actor,
-                &fields.action,
-                &fields.target,
-                &fields.detail,
-                &fields.ip,
-                &prev,
-                &hash
-            ],
-        )
-        .await?;
-        prev = hash;
+        rows.push((fields, std::mem::replace(&mut prev, hash.clone()), hash));
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = Q::new(
+            "INSERT INTO audit_log (seq, at, actor_id, actor, action, target, detail, ip, prev_hash, hash) VALUES ",
+        );
+        for (i, (f, prev_hash, hash)) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(f.seq).push(", ").bind(f.at).push(", ").bind(f.actor_id);
+            q.push(", ")
+                .bind(&f.actor)
+                .push(", ")
+                .bind(&f.action)
+                .push(", ")
+                .bind(&f.target);
+            q.push(", ").bind(&f.detail).push(", ").bind(&f.ip);
+            q.push(", ").bind(prev_hash).push(", ").bind(hash).push(")");
+        }
+        db.exec(&q.sql, &q.params).await?;
     }
     db.exec(
         "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",

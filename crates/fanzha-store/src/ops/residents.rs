@@ -153,38 +153,48 @@ async fn id_taken<D: Db>(db: &D, bidx: &[u8]) -> Result<Option<ResidentId>> {
 }
 
 async fn write_children<D: Db>(db: &D, id: ResidentId, c: &Clean<'_>) -> Result<()> {
-    for (i, p) in c.r.phones.iter().enumerate() {
-        db.exec(
-            "INSERT INTO resident_phones (resident_id, position, enc, bidx, masked) VALUES ($1, $2, $3, $4, $5)",
-            params![id, i as i64, &p.enc, &p.bidx, &p.masked],
-        )
-        .await?;
+    // One multi-row INSERT per table: far fewer statements for big imports.
+    if !c.r.phones.is_empty() {
+        let mut q = Q::new("INSERT INTO resident_phones (resident_id, position, enc, bidx, masked) VALUES ");
+        for (i, p) in c.r.phones.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(id).push(", ").bind(i as i64).push(", ").bind(&p.enc);
+            q.push(", ").bind(&p.bidx).push(", ").bind(&p.masked).push(")");
+        }
+        db.exec(&q.sql, &q.params).await?;
     }
-    for t in &c.tags {
-        db.exec(
-            "INSERT INTO resident_tags (resident_id, tag) VALUES ($1, $2)",
-            params![id, t],
-        )
-        .await?;
+    if !c.tags.is_empty() {
+        let mut q = Q::new("INSERT INTO resident_tags (resident_id, tag) VALUES ");
+        for (i, t) in c.tags.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(id).push(", ").bind(t).push(")");
+        }
+        db.exec(&q.sql, &q.params).await?;
     }
-    for (i, (contact, (relation, name))) in c.r.contacts.iter().zip(&c.contacts).enumerate() {
-        let phone = contact.phone.as_ref();
-        db.exec(
+    if !c.r.contacts.is_empty() {
+        let mut q = Q::new(
             "INSERT INTO resident_contacts \
-             (resident_id, position, relation, linked_resident_id, name, phone_enc, phone_bidx, phone_masked) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            params![
-                id,
-                i as i64,
-                relation,
-                contact.linked_resident_id,
-                name,
-                phone.map(|p| &p.enc),
-                phone.map(|p| &p.bidx),
-                phone.map(|p| &p.masked)
-            ],
-        )
-        .await?;
+             (resident_id, position, relation, linked_resident_id, name, phone_enc, phone_bidx, phone_masked) VALUES ",
+        );
+        for (i, (contact, (relation, name))) in c.r.contacts.iter().zip(&c.contacts).enumerate() {
+            let phone = contact.phone.as_ref();
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(id)
+                .push(", ")
+                .bind(i as i64)
+                .push(", ")
+                .bind(relation.as_str());
+            q.push(", ")
+                .bind(contact.linked_resident_id)
+                .push(", ")
+                .bind(name.as_str());
+            q.push(", ")
+                .bind(phone.map(|p| &p.enc))
+                .push(", ")
+                .bind(phone.map(|p| &p.bidx));
+            q.push(", ").bind(phone.map(|p| &p.masked)).push(")");
+        }
+        db.exec(&q.sql, &q.params).await?;
     }
     Ok(())
 }
@@ -202,12 +212,15 @@ async fn clear_children<D: Db>(db: &D, id: ResidentId) -> Result<()> {
     Ok(())
 }
 
-async fn insert<D: Db>(db: &D, c: &Clean<'_>, at: Timestamp) -> Result<ResidentId> {
+/// Inserts a resident; `None` (and nothing written) when its ID blind index
+/// is already taken.
+async fn insert<D: Db>(db: &D, c: &Clean<'_>, at: Timestamp) -> Result<Option<ResidentId>> {
     let r = c.r;
-    let mut row = db
-        .query_one(
+    let Some(mut row) = db
+        .query_opt(
             "INSERT INTO residents (grid_id, name, id_enc, id_bidx, id_masked, birth_date, sex, address, \
-             created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) RETURNING id",
+             created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) \
+             ON CONFLICT (id_bidx) DO NOTHING RETURNING id",
             params![
                 r.grid_id,
                 &c.name,
@@ -220,10 +233,13 @@ async fn insert<D: Db>(db: &D, c: &Clean<'_>, at: Timestamp) -> Result<ResidentI
                 at
             ],
         )
-        .await?;
+        .await?
+    else {
+        return Ok(None);
+    };
     let id = ResidentId(row.i64(0)?);
     write_children(db, id, c).await?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// Replaces every field; returns the new version, or `None` when the row is
@@ -278,7 +294,9 @@ pub(crate) async fn create<D: Db>(db: &D, r: &NewResident, rec: &AuditRecord) ->
         ));
     }
     check_links(db, &c, None).await?;
-    let id = insert(db, &c, rec.at).await?;
+    let id = insert(db, &c, rec.at)
+        .await?
+        .ok_or_else(|| StoreError::conflict("a resident with this ID number already exists"))?;
     audit::append(db, rec, target_or(rec, || format!("resident:{id}"))).await?;
     Ok(id)
 }
@@ -333,19 +351,19 @@ async fn upsert_one<D: Db>(
 ) -> Result<UpsertOutcome> {
     let c = clean(r)?;
     check_grid(db, r.grid_id, grids).await?;
-    match id_taken(db, &r.id_bidx).await? {
-        Some(id) => {
-            check_links(db, &c, Some(id)).await?;
-            replace(db, id, &c, None, at)
-                .await?
-                .ok_or(StoreError::NotFound { what: "resident" })?;
-            Ok(UpsertOutcome::Updated(id))
-        }
-        None => {
-            check_links(db, &c, None).await?;
-            Ok(UpsertOutcome::Inserted(insert(db, &c, at).await?))
-        }
+    // Linking to oneself is only possible on update, checked below.
+    check_links(db, &c, None).await?;
+    if let Some(id) = insert(db, &c, at).await? {
+        return Ok(UpsertOutcome::Inserted(id));
     }
+    let id = id_taken(db, &r.id_bidx)
+        .await?
+        .ok_or_else(|| StoreError::Backend("resident vanished during import".into()))?;
+    check_links(db, &c, Some(id)).await?;
+    replace(db, id, &c, None, at)
+        .await?
+        .ok_or(StoreError::NotFound { what: "resident" })?;
+    Ok(UpsertOutcome::Updated(id))
 }
 
 /// Inserts or updates each row keyed by its ID-number blind index, all in
