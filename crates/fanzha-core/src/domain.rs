@@ -54,6 +54,9 @@ pub fn normalize(input: &str) -> Result<String, DomainError> {
 /// Like [`normalize`], but borrows the input when it already is canonical.
 pub fn normalize_cow(input: &str) -> Result<Cow<'_, str>, DomainError> {
     let t = input.trim();
+    if is_canonical(t) {
+        return Ok(Cow::Borrowed(t));
+    }
     if t.is_empty() {
         return Err(DomainError::Empty);
     }
@@ -115,6 +118,41 @@ pub(crate) fn normalize_host(t: &str) -> Result<Cow<'_, str>, DomainError> {
     let trimmed = ascii.strip_suffix('.').unwrap_or(&ascii);
     validate_ascii(trimmed)?;
     Ok(Cow::Owned(trimmed.to_owned()))
+}
+
+/// True when `s` already is a canonical domain, checked in one pass (the
+/// fast path for values that arrive normalised). Punycode labels are left to
+/// the full check, which validates them.
+pub fn is_canonical(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 253 {
+        return false;
+    }
+    let mut labels = 0usize;
+    let mut start = 0usize;
+    for i in 0..=b.len() {
+        let c = b.get(i).copied().unwrap_or(b'.');
+        if c != b'.' {
+            if !matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_') {
+                return false;
+            }
+            continue;
+        }
+        let label = &b[start..i];
+        let (Some(&first), Some(&last)) = (label.first(), label.last()) else {
+            return false;
+        };
+        if label.len() > 63 || first == b'-' || last == b'-' || label.starts_with(b"xn--") {
+            return false;
+        }
+        labels += 1;
+        if i == b.len() {
+            // The top-level label: letters only, at least two.
+            return labels >= 2 && label.len() >= 2 && label.iter().all(u8::is_ascii_lowercase);
+        }
+        start = i + 1;
+    }
+    false
 }
 
 /// Every printable ASCII character that cannot appear in a host name except
@@ -231,6 +269,16 @@ mod tests {
             Ok(Cow::Borrowed("www.example.com"))
         ));
         assert!(matches!(normalize_cow("WWW.Example.com"), Ok(Cow::Owned(_))));
+    }
+
+    proptest::proptest! {
+        /// The one-pass fast path accepts exactly what the full check leaves unchanged.
+        #[test]
+        fn fast_path_agrees_with_full_check(s in "[a-z0-9._-]{0,24}|[a-z]{1,8}\\.[a-z]{1,4}") {
+            let full = normalize_host(&s);
+            let unchanged = matches!(&full, Ok(v) if *v == s) && !s.starts_with('.') && !s.ends_with('.');
+            proptest::prop_assert_eq!(is_canonical(&s), unchanged && !has_punycode_label(&s), "{:?}", full);
+        }
     }
 
     #[test]

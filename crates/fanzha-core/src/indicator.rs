@@ -283,7 +283,7 @@ fn reversed_package(t: &str) -> bool {
 /// Undoes common defanging: `hxxp://`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`.
 /// Borrows when there is nothing to undo.
 pub fn refang(s: &str) -> Cow<'_, str> {
-    let hxxp = s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("hxxp"));
+    let hxxp = is_hxxp_scheme(s);
     if !hxxp && !s.contains(['[', '(', '{']) {
         return Cow::Borrowed(s);
     }
@@ -312,6 +312,18 @@ pub fn refang(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Owned(out)
     }
+}
+
+/// `hxxp:` / `hxxps:` (or `hxxp[`…) at the start: a defanged scheme, not a
+/// host that happens to start with those letters.
+pub(crate) fn is_hxxp_scheme(s: &str) -> bool {
+    let Some(head) = s.get(..4) else { return false };
+    if !head.eq_ignore_ascii_case("hxxp") {
+        return false;
+    }
+    let rest = &s[4..];
+    let rest = rest.strip_prefix(['s', 'S']).unwrap_or(rest);
+    rest.starts_with([':', '['])
 }
 
 const REFANG: [(&str, &str); 9] = [

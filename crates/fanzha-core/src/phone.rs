@@ -130,6 +130,17 @@ pub fn normalize(input: &str) -> Result<String, PhoneError> {
 /// (after trimming), so the common case allocates nothing.
 pub fn normalize_cow(input: &str) -> Result<Cow<'_, str>, PhoneError> {
     let t = input.trim();
+    // Fast paths: an already canonical number, and a bare mobile.
+    let b = t.as_bytes();
+    if b.first() == Some(&b'+') && classify(t).is_some() {
+        return Ok(Cow::Borrowed(t));
+    }
+    if b.len() == 11 && national_class(b) == Some(PhoneClass::Mobile) {
+        let mut s = String::with_capacity(14);
+        s.push_str("+86");
+        s.push_str(t);
+        return Ok(Cow::Owned(s));
+    }
     let mut out = Out::new();
     normalize_into(t, &mut out)?;
     let s = out.as_str();
@@ -544,6 +555,16 @@ mod tests {
         assert!(is_international("+12125550100"));
         assert!(!is_international("+8613812345678"));
         assert_eq!(classify("13812345678"), None);
+    }
+
+    proptest::proptest! {
+        /// The fast paths of `normalize_cow` give what the full scanner gives.
+        #[test]
+        fn fast_paths_agree_with_scanner(s in "\\+?(86|1|886|00)?[0-9]{0,14}") {
+            let mut out = Out::new();
+            let slow = normalize_into(s.trim(), &mut out).map(|()| out.as_str().to_owned());
+            proptest::prop_assert_eq!(normalize_cow(&s).map(Cow::into_owned), slow);
+        }
     }
 
     #[test]

@@ -249,9 +249,9 @@ pub fn canonicalize(input: &str) -> Result<CanonUrl, UrlError> {
 
 /// `hxxp(s)` → `http(s)` and a defanged `[://]` / `[:]//` after the scheme.
 fn refang_scheme(s: &str) -> Cow<'_, str> {
-    let hxxp = s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("hxxp"));
     let end = s.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(s.len());
     let rest = &s[end..];
+    let hxxp = crate::indicator::is_hxxp_scheme(s);
     let sep = ["[://]", "[:]//", "[:]"]
         .into_iter()
         .find(|p| rest.starts_with(p));
