@@ -18,13 +18,27 @@
 //! | `app` | exact on the key string (`pkg:…`, `cert:…`, `apk:…`) |
 //! | accounts | exact |
 //!
-//! Layout: every non-IP key lives in one byte arena as a record (namespace,
-//! key bytes, first entry); an open-addressing table of `u64` slots (32-bit
-//! hash tag, 32-bit arena offset) finds it. Values shared by several
-//! indicators keep their further entries in runs found through a small sorted
-//! side table. IP prefixes live in [`prefix_trie`] maps whose values point at
-//! arena records. The layout is saved as is, so loading is a read, a checksum
-//! and a few linear copies (only the IP tries are re-inserted).
+//! Layout, chosen so that a lookup touches as little memory as possible
+//! (on a large index every lookup is bound by random memory reads):
+//!
+//! * Phone numbers and digit-only bank accounts are packed into a `u64`
+//!   (`1` followed by the digits) and kept in numeric tables whose 24-byte
+//!   slots hold the key and its first entry: one memory read per lookup.
+//! * Every other value lives in one byte arena as a record (key bytes, first
+//!   entry) found through a per-kind open-addressing table of `u64` slots
+//!   (32-bit hash tag, 32-bit arena offset): one read for a miss, two for a
+//!   hit. A domain lookup hashes every suffix first and loads all their slots
+//!   before comparing, so its reads overlap; a URL lookup loads its own slot
+//!   in the same batch as its host's.
+//! * Values shared by several indicators keep their further entries in runs
+//!   in the arena.
+//! * IP prefixes live in [`prefix_trie`] maps whose values point at arena
+//!   records, and in sorted lists beside them.
+//!
+//! The builder only appends; `finish` sorts each kind's keys by hash, merges
+//! repeated values and fills the tables front to back. The layout is saved
+//! as is, so loading is a read, a checksum and a few linear copies; only the
+//! IP tries are rebuilt from their lists.
 //!
 //! [`LiveIndex`] holds the current snapshot behind an [`arc_swap::ArcSwap`]:
 //! readers never wait for the writer that swaps a new one in.
