@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 // ---------------------------------------------------------------- harness
 
-async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn sqlite_store() -> (DbStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&StoreConfig::Sqlite {
+    let store = DbStore::open(&StoreConfig::Sqlite {
         path: dir.path().join("fanzha.db"),
     })
     .await
@@ -59,27 +59,43 @@ async fn pg_store() -> Option<PgTestStore> {
     }
 }
 
+/// Cases get an `Arc<dyn Store>`; cases listed after `raw:` get the
+/// concrete [`DbStore`] (for tampering through `raw_execute`).
 macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)? ; raw: $($raw:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let (store, _dir) = super::sqlite_store().await;
+                    let store: std::sync::Arc<dyn fanzha_store::Store> = std::sync::Arc::new(store);
                     assert_eq!(store.backend(), "sqlite");
                     super::$name(store).await;
                 }
             )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $raw() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$raw(store).await;
+                }
+            )*
         }
         mod postgres {
-            use fanzha_store::Store;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(pg) = super::pg_store().await else { return };
-                    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(pg.store.clone());
+                    let store: std::sync::Arc<dyn fanzha_store::Store> = std::sync::Arc::new(pg.store.clone());
                     assert_eq!(store.backend(), "postgres");
                     super::$name(store).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $raw() {
+                    let Some(pg) = super::pg_store().await else { return };
+                    super::$raw(pg.store.clone()).await;
                 }
             )*
         }
@@ -105,7 +121,9 @@ conformance!(
     audit_chain_continuity_and_filters,
     audit_entry_shares_the_transaction,
     concurrent_audited_writes_keep_the_chain,
-    scope_counts_for_home_page,
+    scope_counts_for_home_page;
+    raw: tampering_breaks_the_chain,
+    concurrent_migrations_apply_once,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -2035,4 +2053,82 @@ async fn scope_counts_for_home_page(s: Arc<dyn Store>) {
         (1, 3, 0, 0)
     );
     assert_eq!(grid_b.residents_by_tag, vec![("学生".into(), 1)]);
+}
+
+async fn tampering_breaks_the_chain(raw: DbStore) {
+    let s: Arc<dyn Store> = Arc::new(raw.clone());
+    for i in 0..6 {
+        let mut a = audit("resident.reveal");
+        a.target = format!("resident:{i}");
+        s.append_audit(&a).await.unwrap();
+    }
+    assert_eq!(verify_all(&s).await, 6);
+    let read = || async { s.audit_chain(1, 100).await.unwrap() };
+
+    // A changed field breaks that entry's hash.
+    raw.raw_execute("UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert_eq!(
+        verify_chain(GENESIS.to_string(), 1, &read().await),
+        Err(fanzha_core::audit::ChainError::Hash { seq: 3 })
+    );
+    raw.raw_execute("UPDATE audit_log SET detail = '' WHERE seq = 3")
+        .await
+        .unwrap();
+    verify_all(&s).await;
+
+    // A deleted entry breaks the sequence.
+    raw.raw_execute("DELETE FROM audit_log WHERE seq = 4")
+        .await
+        .unwrap();
+    assert!(matches!(
+        verify_chain(GENESIS.to_string(), 1, &read().await),
+        Err(fanzha_core::audit::ChainError::Sequence {
+            expected: 4,
+            found: 5,
+            ..
+        })
+    ));
+
+    // A cut-off tail still verifies on its own, but no longer ends at the head.
+    raw.raw_execute("DELETE FROM audit_log WHERE seq >= 4")
+        .await
+        .unwrap();
+    let left = read().await;
+    let last = verify_chain(GENESIS.to_string(), 1, &left).unwrap();
+    let head = s.audit_head().await.unwrap();
+    assert_eq!(head.seq, 6);
+    assert_ne!(head.hash, last);
+}
+
+async fn concurrent_migrations_apply_once(raw: DbStore) {
+    // The harness migrated once; start over on an empty schema of the same
+    // backend by dropping everything the migration made.
+    raw.raw_execute(
+        "DROP TABLE audit_head; DROP TABLE audit_log; DROP TABLE settings; DROP TABLE api_tokens; \
+         DROP TABLE sessions; DROP TABLE users; DROP TABLE resident_contacts; DROP TABLE resident_tags; \
+         DROP TABLE resident_phones; DROP TABLE residents; DROP TABLE units; DROP TABLE org_nodes; \
+         DROP TABLE schema_migrations;",
+    )
+    .await
+    .unwrap();
+    let s: Arc<dyn Store> = Arc::new(raw);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.migrate().await })
+        })
+        .collect();
+    let mut applied = 0;
+    for r in runs {
+        applied += r.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        applied, 1,
+        "exactly one of the concurrent runs applies the migration"
+    );
+    let t = tree(&s).await;
+    assert!(s.get_node(&Scope::All, t.grid_a1).await.unwrap().is_some());
+    assert_eq!(verify_all(&s).await, 8);
 }
