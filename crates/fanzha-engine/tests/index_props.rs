@@ -14,6 +14,17 @@ fn populated() -> &'static IndexSnapshot {
     SNAP.get_or_init(|| build_mixed(20_000, 5))
 }
 
+fn saved_small() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let mut out = Vec::new();
+            build_mixed(300, 5).save(&mut out).unwrap();
+            out
+        })
+        .clone()
+}
+
 fn any_kind() -> impl Strategy<Value = IndicatorKind> {
     prop::sample::select(IndicatorKind::ALL.to_vec())
 }
@@ -58,6 +69,40 @@ proptest! {
         prop_assert_eq!(snap.len(), accepted.len() as u64);
         for (id, kind, value) in accepted {
             prop_assert!(snap.lookup(kind, &value).iter().any(|h| h.id == id));
+        }
+    }
+
+    /// A damaged file whose checksum was recomputed (so only the structural
+    /// checks stand between it and the lookups) loads or is refused, and a
+    /// loaded one answers every query without panicking.
+    #[test]
+    fn damaged_files_with_valid_checksums_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        queries in prop::collection::vec((any_kind(), "[a-z0-9.:/+]{0,30}"), 1..20),
+    ) {
+        let mut bytes = saved_small();
+        let payload = bytes.len() - 40;
+        for (at, x) in &flips {
+            let i = 40 + at.index(payload);
+            bytes[i] ^= x | 1;
+        }
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(&bytes[..32]);
+        h.update(&bytes[40..]);
+        let sum = h.digest().to_le_bytes();
+        bytes[32..40].copy_from_slice(&sum);
+        if let Ok(snap) = IndexSnapshot::load(&bytes[..]) {
+            let g = fanzha_engine::index::bench::Generator::new(5);
+            let mut buf = String::new();
+            for i in 0..300 {
+                let (kind, _, _) = g.indicator(i, &mut buf);
+                snap.lookup(kind, &buf);
+            }
+            for (kind, q) in &queries {
+                snap.lookup(*kind, q);
+                snap.for_each_ip_cover(q, |_| {});
+            }
+            let _ = snap.stats();
         }
     }
 
