@@ -44,14 +44,21 @@ pub(crate) fn bounded(s: &str, what: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-/// Builds `($k, $k+1, …)` for an `IN` list, binding the ids.
+/// Builds `($k, $k+1, …)` for an `IN` list, binding the ids. The list is
+/// padded (repeating its last id) to a power of two so that only a handful of
+/// distinct statements reach the prepared-statement caches.
 pub(crate) fn in_list(q: &mut crate::db::Q<'_>, ids: &[i64]) {
     q.push("(");
-    for (i, id) in ids.iter().enumerate() {
+    let Some(last) = ids.last() else {
+        q.push("NULL)");
+        return;
+    };
+    let padded = ids.len().next_power_of_two();
+    for i in 0..padded {
         if i > 0 {
             q.push(", ");
         }
-        q.bind(*id);
+        q.bind(*ids.get(i).unwrap_or(last));
     }
     q.push(")");
 }

@@ -18,7 +18,7 @@ use fanzha_core::{NodeId, ResidentId, Timestamp};
 use std::collections::{BTreeSet, HashMap};
 
 /// Rows fetched per round when loading or exporting many residents.
-const CHUNK: usize = 500;
+const CHUNK: usize = 512;
 
 fn sex_code(s: Option<Sex>) -> Option<&'static str> {
     s.map(Sex::code)
