@@ -121,7 +121,8 @@ conformance!(
     audit_chain_continuity_and_filters,
     audit_entry_shares_the_transaction,
     concurrent_audited_writes_keep_the_chain,
-    scope_counts_for_home_page;
+    scope_counts_for_home_page,
+    export_walks_many_pages;
     raw: tampering_breaks_the_chain,
     concurrent_migrations_apply_once,
 );
@@ -2131,4 +2132,54 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
     let t = tree(&s).await;
     assert!(s.get_node(&Scope::All, t.grid_a1).await.unwrap().is_some());
     assert_eq!(verify_all(&s).await, 8);
+}
+
+async fn export_walks_many_pages(s: Arc<dyn Store>) {
+    let t = tree(&s).await;
+    let rows: Vec<NewResident> = (0..1100)
+        .map(|n| {
+            let mut r = resident(if n % 2 == 0 { t.grid_a1 } else { t.grid_b1 }, n);
+            r.tags = vec![format!("t{}", n % 7)];
+            r
+        })
+        .collect();
+    let ids: Vec<ResidentId> = s
+        .upsert_residents_batch(&rows, &audit("resident.import"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(UpsertOutcome::id)
+        .collect();
+    let all = s
+        .export_residents(&Scope::All, &ResidentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    for (n, r) in all.iter().enumerate() {
+        assert_eq!(r.phones, vec![phone(&n.to_string())]);
+        assert_eq!(r.tags, vec![format!("t{}", n % 7)]);
+    }
+    let town_b = scope_of(&s, t.town_b).await;
+    let b = s
+        .export_residents(&town_b, &ResidentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 550);
+    assert!(b.iter().all(|r| r.grid_id == t.grid_b1));
+    let (page, total) = s
+        .list_residents(
+            &Scope::All,
+            &ResidentFilter {
+                limit: Some(700),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (700, 1100));
+    assert!(
+        page.iter()
+            .enumerate()
+            .all(|(n, r)| r.tags == vec![format!("t{}", n % 7)])
+    );
 }
