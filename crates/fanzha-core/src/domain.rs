@@ -72,6 +72,14 @@ pub fn normalize_cow(input: &str) -> Result<Cow<'_, str>, DomainError> {
 /// Normalises a host name that has already been separated from any URL
 /// syntax and refanged. Borrows from `t` when nothing changes.
 pub(crate) fn normalize_host(t: &str) -> Result<Cow<'_, str>, DomainError> {
+    if is_canonical(t) {
+        return Ok(Cow::Borrowed(t));
+    }
+    normalize_host_full(t)
+}
+
+/// [`normalize_host`] without the one-pass fast path.
+fn normalize_host_full(t: &str) -> Result<Cow<'_, str>, DomainError> {
     let mut s = t;
     if let Some(rest) = s.strip_prefix("*.") {
         s = rest;
@@ -275,7 +283,7 @@ mod tests {
         /// The one-pass fast path accepts exactly what the full check leaves unchanged.
         #[test]
         fn fast_path_agrees_with_full_check(s in "[a-z0-9._-]{0,24}|[a-z]{1,8}\\.[a-z]{1,4}") {
-            let full = normalize_host(&s);
+            let full = normalize_host_full(&s);
             let unchanged = matches!(&full, Ok(v) if *v == s) && !s.starts_with('.') && !s.ends_with('.');
             proptest::prop_assert_eq!(is_canonical(&s), unchanged && !has_punycode_label(&s), "{:?}", full);
         }

@@ -486,14 +486,28 @@ fn unescape_full(b: &[u8]) -> Cow<'_, [u8]> {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+fn needs_escape(b: u8, in_path: bool) -> bool {
+    b <= 0x20 || b >= 0x7F || b == b'#' || b == b'%' || (in_path && (b == b'?' || b == b'\\'))
+}
+
 fn push_escaped(out: &mut String, seg: &[u8], in_path: bool) {
-    for &b in seg {
-        if b <= 0x20 || b >= 0x7F || b == b'#' || b == b'%' || (in_path && (b == b'?' || b == b'\\')) {
+    let mut rest = seg;
+    while !rest.is_empty() {
+        // Copy the run of bytes that stay as they are in one go.
+        let run = rest
+            .iter()
+            .position(|&b| needs_escape(b, in_path))
+            .unwrap_or(rest.len());
+        let (plain, tail) = rest.split_at(run);
+        // `plain` is printable ASCII, so always valid UTF-8.
+        out.push_str(std::str::from_utf8(plain).unwrap_or_default());
+        if let Some((&b, after)) = tail.split_first() {
             out.push('%');
             out.push(HEX[usize::from(b >> 4)] as char);
             out.push(HEX[usize::from(b & 15)] as char);
+            rest = after;
         } else {
-            out.push(b as char);
+            rest = tail;
         }
     }
 }
