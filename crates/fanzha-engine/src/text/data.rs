@@ -227,12 +227,16 @@ pub fn stratified_split_indices<L: AsRef<str>>(
     (train, test)
 }
 
-/// Seeded, stratified split of `(text, label)` samples into (train, test).
+/// Labelled samples split in two: (train, test).
+pub type Split<T, L> = (Vec<(T, L)>, Vec<(T, L)>);
+
+/// Seeded, stratified split of `(text, label)` samples into (train, test),
+/// as [`stratified_split_indices`] does it; order within each part is kept.
 pub fn stratified_split<T: Clone, L: Clone + AsRef<str>>(
     data: &[(T, L)],
     test_fraction: f64,
     seed: u64,
-) -> (Vec<(T, L)>, Vec<(T, L)>) {
+) -> Split<T, L> {
     let labels: Vec<&str> = data.iter().map(|(_, l)| l.as_ref()).collect();
     let (tr, te) = stratified_split_indices(&labels, test_fraction, seed);
     let pick = |ix: Vec<usize>| ix.into_iter().filter_map(|i| data.get(i).cloned()).collect();

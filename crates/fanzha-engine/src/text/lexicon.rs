@@ -12,12 +12,13 @@
 //!
 //! A type's raw score is the sum of the weights of the distinct phrases of that
 //! type found in the text (a phrase found twice counts once); its score is
-//! `1 - exp(-raw)`, in [0, 1): one phrase of weight 1 gives 0.63, weight 3
+//! `1 - exp(-raw)`, in [0, 1]: one phrase of weight 1 gives 0.63, weight 3
 //! gives 0.95. Phrases and text are normalised alike (full-width → half-width,
-//! lower case, digits → 0), and overlapping phrases all count.
+//! lower case, digits → 0, spaces and filler separators such as `*` `·` `丶`
+//! dropped: see `normalize_compact`), and overlapping phrases all count.
 
-use super::normalize::normalize;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use super::normalize::normalize_compact;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use fanzha_core::FraudType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,7 +99,7 @@ pub(crate) fn type_index(t: FraudType) -> usize {
 }
 
 impl LexiconScan {
-    /// The score of one type, `1 - exp(-raw)`, in [0, 1).
+    /// The score of one type, `1 - exp(-raw)`, in [0, 1].
     pub fn score(&self, t: FraudType) -> f32 {
         squash(self.raw.get(type_index(t)).copied().unwrap_or(0.0))
     }
@@ -179,7 +180,7 @@ impl Lexicon {
             if !(e.weight.is_finite() && e.weight > 0.0 && e.weight <= MAX_WEIGHT) {
                 return Err(bad("weight must be in (0, 10]"));
             }
-            let norm = normalize(&e.phrase);
+            let norm = normalize_compact(&e.phrase);
             if norm.is_empty() {
                 return Err(bad("empty after normalisation"));
             }
@@ -198,6 +199,7 @@ impl Lexicon {
         }
         let matcher = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| LexiconError::Build(e.to_string()))?;
         Ok(Lexicon {
@@ -212,19 +214,24 @@ impl Lexicon {
         &self.entries
     }
 
-    /// Finds every phrase in `text` (normalised first) and scores each type.
+    /// Finds every phrase in `text` and scores each type.
     pub fn scan(&self, text: &str) -> LexiconScan {
-        self.scan_normalized(&normalize(text))
+        self.scan_compact(&normalize_compact(text))
     }
 
-    /// [`Lexicon::scan`] for text already passed through `normalize`.
-    pub fn scan_normalized(&self, norm: &str) -> LexiconScan {
-        let mut counts: BTreeMap<usize, u32> = BTreeMap::new();
+    /// [`Lexicon::scan`] for text already passed through `normalize_compact`.
+    pub fn scan_compact(&self, norm: &str) -> LexiconScan {
+        // (pattern, count); a text matches few phrases, so a linear search wins.
+        let mut counts: Vec<(usize, u32)> = Vec::new();
         for m in self.matcher.find_overlapping_iter(norm) {
-            *counts.entry(m.pattern().as_usize()).or_insert(0) += 1;
+            let pid = m.pattern().as_usize();
+            match counts.iter_mut().find(|(p, _)| *p == pid) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((pid, 1)),
+            }
         }
         let mut scan = LexiconScan::default();
-        let mut hits: Vec<(u32, PhraseHit)> = Vec::new();
+        let mut hits: Vec<(u32, PhraseHit)> = Vec::with_capacity(counts.len());
         for (pid, count) in counts {
             for &ei in self.by_pattern.get(pid).map(Vec::as_slice).unwrap_or(&[]) {
                 if let Some(e) = self.entries.get(ei as usize) {

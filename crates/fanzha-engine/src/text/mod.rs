@@ -1,5 +1,6 @@
 //! Fraud-text classification (DESIGN §5 "Text").
 
+pub mod classifier;
 pub mod data;
 pub mod eval;
 pub mod features;
@@ -9,6 +10,7 @@ pub mod model;
 pub mod normalize;
 mod rng;
 
+pub use classifier::{CombineParams, LabelMeaning, ModelEvidence, TextClassifier, TextVerdict};
 pub use data::{LabelledData, RejectedRow, TableFormat, read_labelled, read_labelled_csv, stratified_split};
 pub use eval::{ClassMetrics, EvalReport, evaluate};
 pub use format::ModelFormatError;

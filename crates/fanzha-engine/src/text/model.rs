@@ -34,6 +34,8 @@ pub struct TrainParams {
     pub epochs: u32,
     /// SGD step size.
     pub learning_rate: f32,
+    /// The loss SGD minimises.
+    pub loss: Loss,
     /// Weight features by smoothed inverse document frequency.
     pub idf: bool,
     /// Weight each class's loss by n / (classes × class count).
@@ -51,12 +53,23 @@ impl Default for TrainParams {
             boundaries: true,
             head: 16,
             epochs: 8,
-            learning_rate: 0.5,
+            learning_rate: 0.01,
+            loss: Loss::Hinge,
             idf: true,
             balance_classes: false,
             seed: 0x000F_A2A0,
         }
     }
+}
+
+/// The training loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Multinomial logistic regression (softmax cross-entropy).
+    Logistic,
+    /// Multiclass hinge, as a linear SVM.
+    Hinge,
 }
 
 /// Why training could not start.
@@ -398,16 +411,12 @@ pub fn train<T: AsRef<str>, L: AsRef<str>>(
                     *zc += x * wc;
                 }
             }
-            softmax(&mut z);
             let yi = y[i];
             let cw = class_weight[yi];
-            let mut worst = 0f32;
-            // z becomes the step for each class: -lr × gradient of the loss.
-            for (c, zc) in z.iter_mut().enumerate() {
-                let g = (*zc - if c == yi { 1.0 } else { 0.0 }) * cw;
-                worst = worst.max(g.abs());
-                *zc = -lr * g;
-            }
+            let worst = match params.loss {
+                Loss::Logistic => logistic_step(&mut z, yi, lr * cw),
+                Loss::Hinge => hinge_step(&mut z, yi, lr * cw),
+            };
             // A sample the model already gets right with near certainty
             // would move nothing; skip the sparse update.
             if worst > 1e-4 {
@@ -442,13 +451,96 @@ pub fn train<T: AsRef<str>, L: AsRef<str>>(
         }
     }
     let (scale, weights) = quantise(&w, k);
-    Ok(Model {
+    let mut model = Model {
         spec,
         labels,
         bias,
         scale,
         weights,
-    })
+    };
+    let t = fit_temperature(&model, data.iter().map(|(t, _)| t.as_ref()), &y);
+    for x in model.bias.iter_mut().chain(model.scale.iter_mut()) {
+        *x *= t;
+    }
+    Ok(model)
+}
+
+/// The factor for the logits that makes the softmax probabilities fit the
+/// training labels best (least log-loss), so `predict` gives usable
+/// probabilities whatever the loss. Golden-section search on the log scale
+/// over [1/64, 64]; the logits are computed once.
+fn fit_temperature<'a>(model: &Model, texts: impl Iterator<Item = &'a str>, y: &[usize]) -> f32 {
+    let k = model.n_classes();
+    let mut logits = Vec::with_capacity(y.len() * k);
+    let mut z = vec![0f32; k];
+    for t in texts {
+        model.scores_into(t, &mut z);
+        logits.extend_from_slice(&z);
+    }
+    let loss = |log_t: f64| -> f64 {
+        let t = log_t.exp();
+        let mut total = 0f64;
+        for (row, &yi) in logits.chunks_exact(k).zip(y) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|&v| (f64::from(v - max) * t).exp()).sum();
+            total += sum.ln() - f64::from(row[yi] - max) * t;
+        }
+        total
+    };
+    let (mut a, mut b) = ((1.0f64 / 64.0).ln(), 64f64.ln());
+    let phi = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - phi * (b - a), a + phi * (b - a));
+    let (mut fc, mut fd) = (loss(c), loss(d));
+    for _ in 0..40 {
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - phi * (b - a);
+            fc = loss(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + phi * (b - a);
+            fd = loss(d);
+        }
+    }
+    let t = ((a + b) / 2.0).exp() as f32;
+    if t.is_finite() && t > 0.0 { t } else { 1.0 }
+}
+
+/// Turns the logits `z` into the step for each class (-lr × gradient of the
+/// softmax loss); returns the largest gradient.
+fn logistic_step(z: &mut [f32], yi: usize, lr: f32) -> f32 {
+    softmax(z);
+    let mut worst = 0f32;
+    for (c, zc) in z.iter_mut().enumerate() {
+        let g = *zc - if c == yi { 1.0 } else { 0.0 };
+        worst = worst.max(g.abs());
+        *zc = -lr * g;
+    }
+    worst
+}
+
+/// Multiclass hinge (Crammer–Singer): when the true class does not beat the
+/// best other class by a margin of 1, step towards the true class and away
+/// from that one.
+fn hinge_step(z: &mut [f32], yi: usize, lr: f32) -> f32 {
+    let mut rival = usize::from(yi == 0);
+    for (c, zc) in z.iter().enumerate() {
+        if c != yi && *zc > z[rival] {
+            rival = c;
+        }
+    }
+    let margin = z[yi] - z[rival];
+    z.fill(0.0);
+    if margin >= 1.0 {
+        return 0.0;
+    }
+    z[yi] = lr;
+    z[rival] = -lr;
+    1.0
 }
 
 /// Per-class symmetric 8-bit quantisation: class `c`'s step is

@@ -15,6 +15,11 @@ pub const DIGIT: char = '0';
 /// (the run-collapsing is done by [`Normalizer`]).
 #[inline]
 pub fn map_char(c: char) -> Option<char> {
+    // Fast path: CJK ideographs and CJK punctuation other than U+3000 map to
+    // themselves (most of a Chinese text).
+    if matches!(c as u32, 0x4E00..=0x9FFF | 0x3001..=0x303F) {
+        return Some(c);
+    }
     let c = match c as u32 {
         0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
         0x3000 => ' ',
@@ -93,6 +98,23 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// Characters dropped by [`normalize_compact`]: spacing and the separators
+/// senders put between characters to dodge keyword filters (安*全*账*户).
+fn is_filler(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '*' | '·' | '丶' | '_' | '|' | '~' | '^' | '#' | '`' | '\'' | '"' | '\u{30fb}'
+    )
+}
+
+/// [`normalize`], then without spaces and filler separators. The lexicon
+/// matches on this form, phrases and text alike.
+pub fn normalize_compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    out.extend(Normalizer::new(text).filter(|c| !is_filler(*c)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +124,6 @@ mod tests {
         assert_eq!(normalize("ＱＱ号：１２３ ABC\u{3000}\u{3000}x"), "qq号:000 abc x");
         assert_eq!(normalize("  安全\u{200b}账户\r\n\t转账 "), "安全账户 转账");
         assert_eq!(normalize(""), "");
+        assert_eq!(normalize_compact("安*全 账·户 ＵＳＤＴ"), "安全账户usdt");
     }
 }
