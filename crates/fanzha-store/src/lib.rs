@@ -21,6 +21,15 @@
 //! Both backends run the same SQL text (written with `$1` placeholders and
 //! rewritten for SQLite) through the same logic, and pass one conformance
 //! suite (`tests/conformance.rs`).
+//!
+//! The audit log is the table `audit_log(seq, at, actor_id, actor, action,
+//! target, detail, ip, prev_hash, hash)`; `audit_head(id = 1, seq, hash)`
+//! holds its last entry. Tests that tamper with it can open the SQLite file
+//! with rusqlite directly (WAL mode; the store may stay open) or call
+//! [`DbStore::raw_execute`]; no trigger stops them, the chain shows it.
+//!
+//! For PostgreSQL tests, [`testing::PgTestStore`] opens a store in a fresh,
+//! uniquely named schema and drops the schema afterwards.
 
 mod db;
 pub mod error;
