@@ -16,7 +16,7 @@
 //!
 //! Combination, per fraud type t (all weights in [`CombineParams`]):
 //! ```text
-//! lex_t   = 1 - exp(-lexicon_weight × raw lexicon score of t)
+//! lex_t   = 1 - exp(-lexicon_weight × raw lexicon score of t / 2)
 //! model_t = model_weight × Σ probability of the labels meaning t
 //! benign  = Σ probability of the labels meaning not-fraud or spam
 //! score_t = 1 - (1 - lex_t × (1 - benign_damping × benign)) × (1 - model_t)
