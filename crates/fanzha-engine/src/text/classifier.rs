@@ -19,6 +19,8 @@
 //! lex_t   = 1 - exp(-lexicon_weight × raw lexicon score of t / 2)
 //! model_t = model_weight × Σ probability of the labels meaning t
 //! benign  = Σ probability of the labels meaning not-fraud or spam
+//!           (0 when the model has no fraud label at all: a spam/ham model
+//!           was never shown fraud, so its "ham" says nothing about fraud)
 //! score_t = 1 - (1 - lex_t × (1 - benign_damping × benign)) × (1 - model_t)
 //! ```
 //! The verdict's type is the best-scoring one; it is named only when its score
@@ -204,6 +206,9 @@ impl TextClassifier {
                 });
             }
         }
+        if !self.meanings.iter().any(|m| matches!(m, LabelMeaning::Fraud(_))) {
+            benign = 0.0;
+        }
         let damp = (1.0 - p.benign_damping.clamp(0.0, 1.0) * benign.clamp(0.0, 1.0)).clamp(0.0, 1.0);
         let mut type_scores: Vec<(FraudType, f32)> = Vec::new();
         for (i, t) in FraudType::ALL.iter().enumerate() {
@@ -275,5 +280,33 @@ mod tests {
         assert!(v.model.is_none());
         let calm = c.classify("晚上一起吃饭吗");
         assert_eq!((calm.fraud_type, calm.score), (None, 0.0));
+    }
+
+    #[test]
+    fn a_spam_model_does_not_damp_the_lexicon() {
+        let data = [
+            ("全场五折，欢迎光临", "1"),
+            ("周末大促销", "1"),
+            ("晚上一起吃饭", "0"),
+            ("明天开会", "0"),
+        ];
+        let params = super::super::TrainParams {
+            bucket_bits: 10,
+            ..Default::default()
+        };
+        let model = super::super::train(&data, &params).unwrap();
+        let lexicon = Lexicon::builtin().unwrap();
+        let text = "您涉嫌洗钱，请把资金转入安全账户配合调查";
+        let alone = TextClassifier::new(lexicon.clone(), None, CombineParams::default()).classify(text);
+        let with_spam = TextClassifier::new(lexicon, Some(model), CombineParams::default()).classify(text);
+        assert_eq!(alone.score, with_spam.score);
+        assert_eq!(with_spam.fraud_type, Some(FraudType::ImpersonateAuthority));
+        assert!(with_spam.spam_probability > 0.0 && with_spam.spam_probability < 1.0);
+        assert_eq!(
+            with_spam
+                .model
+                .map(|m| m.meaning == LabelMeaning::NotFraud || m.meaning == LabelMeaning::Spam),
+            Some(true)
+        );
     }
 }

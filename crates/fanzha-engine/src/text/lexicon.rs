@@ -198,10 +198,16 @@ impl Lexicon {
             }
             by_pattern[id].push(i as u32);
         }
-        let matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
+        // A full DFA is the fastest matcher; a very large custom lexicon may
+        // exceed its size limit, and then gets the automatic choice.
+        let build = |kind| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .kind(kind)
+                .build(&patterns)
+        };
+        let matcher = build(Some(AhoCorasickKind::DFA))
+            .or_else(|_| build(None))
             .map_err(|e| LexiconError::Build(e.to_string()))?;
         Ok(Lexicon {
             matcher,
