@@ -72,6 +72,25 @@ fn zh_fraud_5class_macro_f1_at_least_0_98() {
         assert!(c.f1 >= 0.95, "{}: F1 {:.4}", c.label, c.f1);
     }
 
+    // The fitted temperature makes the probabilities honest: over the test set,
+    // the mean confidence is close to the accuracy (expected calibration error
+    // over 10 bins).
+    let mut bins = [(0usize, 0f64, 0usize); 10];
+    for (text, label) in &test {
+        let p = model.predict(text);
+        let b = ((p.score * 10.0) as usize).min(9);
+        bins[b].0 += 1;
+        bins[b].1 += f64::from(p.score);
+        bins[b].2 += usize::from(p.label == label);
+    }
+    let ece: f64 = bins
+        .iter()
+        .map(|(_, conf, ok)| (conf - *ok as f64).abs())
+        .sum::<f64>()
+        / test.len() as f64;
+    println!("expected calibration error {ece:.4}");
+    assert!(ece < 0.05, "calibration error {ece:.4}");
+
     // The combined classifier names the labelled fraud type, and leaves the
     // normal messages unnamed.
     let clf = TextClassifier::new(Lexicon::builtin().unwrap(), Some(model), CombineParams::default());
