@@ -40,6 +40,7 @@ mod sqlite;
 pub mod testing;
 
 pub use error::StoreError;
+pub use intel::*;
 pub use model::*;
 
 use async_trait::async_trait;
@@ -65,14 +66,15 @@ pub async fn open(cfg: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(DbStore::open(cfg).await?))
 }
 
-/// The store API. Use it as `Arc<dyn Store>`.
+/// The store API. Use it as `Arc<dyn Store>`. The intelligence base is its
+/// supertrait [`IntelStore`] (bring that trait into scope to call it).
 ///
 /// Conventions: `get_*`/`*_by_*` return `Ok(None)` for missing or
 /// out-of-scope records; mutations return [`StoreError::NotFound`] for a
 /// missing target, [`StoreError::Invalid`] for input that breaks a rule and
 /// [`StoreError::Conflict`] for collisions with stored data.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: IntelStore + Send + Sync {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
@@ -387,6 +389,9 @@ macro_rules! run {
     (@begin write, $c:expr) => { pg::begin_write($c) };
     (@begin read, $c:expr) => { pg::begin_read($c) };
 }
+
+// Declared after `run!` so that its `impl IntelStore for DbStore` can use it.
+pub mod intel;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -14,6 +14,10 @@ use fanzha_store::testing::PgTestStore;
 use fanzha_store::*;
 use std::sync::Arc;
 
+/// The intelligence-base cases (`tests/conformance_intel/mod.rs`).
+mod conformance_intel;
+use conformance_intel::*;
+
 // ---------------------------------------------------------------- harness
 
 async fn sqlite_store() -> (DbStore, tempfile::TempDir) {
@@ -25,8 +29,8 @@ async fn sqlite_store() -> (DbStore, tempfile::TempDir) {
     .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        1,
-        "first migrate applies the foundation"
+        2,
+        "first migrate applies the foundation and intel"
     );
     (store, dir)
 }
@@ -43,8 +47,8 @@ async fn pg_store() -> Option<PgTestStore> {
                 .expect("cannot reach the PostgreSQL server named by FANZHA_TEST_PG");
             assert_eq!(
                 pg.store.migrate().await.unwrap(),
-                1,
-                "first migrate applies the foundation"
+                2,
+                "first migrate applies the foundation and intel"
             );
             Some(pg)
         }
@@ -122,7 +126,14 @@ conformance!(
     audit_entry_shares_the_transaction,
     concurrent_audited_writes_keep_the_chain,
     scope_counts_for_home_page,
-    export_walks_many_pages;
+    export_walks_many_pages,
+    intel_indicator_crud_and_filters,
+    intel_bulk_status_changes,
+    intel_upsert_batch_is_idempotent,
+    intel_active_pages_sightings_and_expiry,
+    intel_allowlist,
+    intel_reports,
+    intel_disposals_and_import_jobs;
     raw: tampering_breaks_the_chain,
     concurrent_migrations_apply_once,
 );
@@ -2107,7 +2118,10 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
     // The harness migrated once; start over on an empty schema of the same
     // backend by dropping everything the migration made.
     raw.raw_execute(
-        "DROP TABLE audit_head; DROP TABLE audit_log; DROP TABLE settings; DROP TABLE api_tokens; \
+        "DROP TABLE intel_state; DROP TABLE intel_import_jobs; DROP TABLE intel_disposal_items; \
+         DROP TABLE intel_disposals; DROP TABLE intel_reports; DROP TABLE intel_allowlist; \
+         DROP TABLE indicator_tags; DROP TABLE indicators; \
+         DROP TABLE audit_head; DROP TABLE audit_log; DROP TABLE settings; DROP TABLE api_tokens; \
          DROP TABLE sessions; DROP TABLE users; DROP TABLE resident_contacts; DROP TABLE resident_tags; \
          DROP TABLE resident_phones; DROP TABLE residents; DROP TABLE units; DROP TABLE org_nodes; \
          DROP TABLE schema_migrations;",
@@ -2126,8 +2140,8 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
         applied += r.await.unwrap().unwrap();
     }
     assert_eq!(
-        applied, 1,
-        "exactly one of the concurrent runs applies the migration"
+        applied, 2,
+        "exactly one of the concurrent runs applies the two migrations"
     );
     let t = tree(&s).await;
     assert!(s.get_node(&Scope::All, t.grid_a1).await.unwrap().is_some());

@@ -13,12 +13,20 @@ pub(crate) struct Migration {
 
 /// Every migration, in order. The files live in
 /// `migrations/{sqlite,postgres}/NNNN_name.sql`.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "intel",
+        sqlite: include_str!("../../migrations/sqlite/0002_intel.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_intel.sql"),
+    },
+];
 
 /// Arbitrary key of the PostgreSQL advisory lock that keeps two processes
 /// from migrating at once.
