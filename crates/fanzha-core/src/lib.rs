@@ -7,6 +7,7 @@ pub mod account;
 pub mod app;
 pub mod audit;
 pub mod domain;
+pub mod event;
 pub mod i18n;
 pub mod idcard;
 pub mod ids;
