@@ -37,6 +37,22 @@ pub enum Action {
     ManageUsers,
     ViewAudit,
     ManageOwnTokens,
+    /// See the intelligence base: indicators, their sources and notes.
+    ViewIntel,
+    /// Create, edit, confirm, revoke and extend indicators.
+    EditIntel,
+    /// Import indicator files and feeds.
+    ImportIntel,
+    /// Export block lists and spreadsheets of indicators.
+    ExportIntel,
+    /// Check a value against the intelligence base (风险查询).
+    LookupIntel,
+    /// Add and remove allowlist (白名单) entries.
+    ManageAllowlist,
+    /// Review public reports (举报).
+    ReviewReports,
+    /// Record disposal requests (处置) and their outcomes.
+    ManageDisposal,
 }
 
 impl Action {
@@ -52,6 +68,14 @@ impl Action {
         Action::ManageUsers,
         Action::ViewAudit,
         Action::ManageOwnTokens,
+        Action::ViewIntel,
+        Action::EditIntel,
+        Action::ImportIntel,
+        Action::ExportIntel,
+        Action::LookupIntel,
+        Action::ManageAllowlist,
+        Action::ReviewReports,
+        Action::ManageDisposal,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -67,6 +91,14 @@ impl Action {
             Action::ManageUsers => "manage_users",
             Action::ViewAudit => "view_audit",
             Action::ManageOwnTokens => "manage_own_tokens",
+            Action::ViewIntel => "view_intel",
+            Action::EditIntel => "edit_intel",
+            Action::ImportIntel => "import_intel",
+            Action::ExportIntel => "export_intel",
+            Action::LookupIntel => "lookup_intel",
+            Action::ManageAllowlist => "manage_allowlist",
+            Action::ReviewReports => "review_reports",
+            Action::ManageDisposal => "manage_disposal",
         }
     }
 }
@@ -86,6 +118,11 @@ impl Role {
             RevealIdNumber => matches!(self, Analyst | Officer),
             ViewAudit => matches!(self, Admin | Leader),
             ManageOwnTokens => matches!(self, Analyst | Admin),
+            ViewIntel => matches!(self, Analyst | Officer | Leader | Admin),
+            EditIntel | ImportIntel | ReviewReports | ManageDisposal => matches!(self, Analyst),
+            ExportIntel => matches!(self, Analyst | Leader),
+            LookupIntel => matches!(self, Analyst | Officer | GridWorker),
+            ManageAllowlist => matches!(self, Admin),
         }
     }
 
@@ -104,6 +141,48 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(r.can(Action::ManageUsers), *r == Role::Admin, "{r}");
         }
+    }
+
+    /// The intelligence base, role by role.
+    #[test]
+    fn intel_actions() {
+        use Action::*;
+        let intel = [
+            ViewIntel,
+            EditIntel,
+            ImportIntel,
+            ExportIntel,
+            LookupIntel,
+            ManageAllowlist,
+            ReviewReports,
+            ManageDisposal,
+        ];
+        let allowed = |r: Role| -> Vec<Action> { intel.iter().copied().filter(|a| r.can(*a)).collect() };
+        assert_eq!(
+            allowed(Role::Analyst),
+            vec![
+                ViewIntel,
+                EditIntel,
+                ImportIntel,
+                ExportIntel,
+                LookupIntel,
+                ReviewReports,
+                ManageDisposal
+            ]
+        );
+        assert_eq!(allowed(Role::Admin), vec![ViewIntel, ManageAllowlist]);
+        assert_eq!(allowed(Role::Leader), vec![ViewIntel, ExportIntel]);
+        assert_eq!(allowed(Role::Officer), vec![ViewIntel, LookupIntel]);
+        assert_eq!(allowed(Role::GridWorker), vec![LookupIntel]);
+        assert!(allowed(Role::UnitLiaison).is_empty());
+    }
+
+    #[test]
+    fn action_codes_are_unique() {
+        let mut codes: Vec<&str> = Action::ALL.iter().map(|a| a.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Action::ALL.len());
     }
 
     #[test]
