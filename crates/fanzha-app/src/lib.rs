@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod home;
+pub mod intel;
 pub mod org;
 pub mod residents;
 pub mod table;
