@@ -95,6 +95,26 @@ pub struct ResidentForm {
     pub expected_version: Option<i64>,
 }
 
+/// An edit of a resident in which the sealed fields are optional: `None`
+/// keeps the stored value (see [`App::edit_resident`]).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ResidentEdit {
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    pub grid_id: NodeId,
+    #[serde(default)]
+    pub tags: String,
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub phones: Option<String>,
+    #[serde(default)]
+    pub contacts: Option<String>,
+    #[serde(default)]
+    pub expected_version: Option<i64>,
+}
+
 /// Which full value to reveal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case", tag = "field", content = "index")]
@@ -461,6 +481,116 @@ impl App {
         let audit = self.audit(actor, "resident.update", format!("resident:{id}"), "");
         self.store
             .update_resident(id, &ResidentUpdate { data, expected_version: form.expected_version }, &audit)
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a resident from an edit form that shows sealed values masked:
+    /// an ID number, phones or contacts left out (`None`) keep their stored
+    /// values, so that editing a name or address never needs, or reveals,
+    /// the full numbers. Given values replace the stored ones as in
+    /// [`App::update_resident`].
+    pub async fn edit_resident(&self, actor: &Actor, id: ResidentId, edit: &ResidentEdit) -> Result<()> {
+        let scope = self.gate(actor, Action::EditResidents)?;
+        let old = self.resident_in(&scope, id).await?;
+        let name = clean_name(&edit.name).map_err(field_error)?;
+        let address = clean_address(&edit.address).map_err(field_error)?;
+        let tags = clean_tags(&edit.tags).map_err(field_error)?;
+        self.grid_in(&scope, edit.grid_id).await?;
+        let (id_enc, id_bidx, id_masked, birth_date, sex) = match edit.id_number.as_deref() {
+            Some(v) => {
+                let idn = clean_id(v).map_err(field_error)?;
+                let bidx = self.cipher.blind_index(Field::IdNumber, idn.as_str());
+                if bidx != old.id_bidx
+                    && self
+                        .store
+                        .resident_by_id_bidx(&Scope::All, &bidx)
+                        .await?
+                        .is_some()
+                {
+                    return Err(AppError::conflict("resident.duplicate_id"));
+                }
+                (
+                    self.cipher.seal(Field::IdNumber, idn.as_str())?,
+                    bidx,
+                    mask::id_number(idn.as_str()),
+                    Some(idn.birth_date()),
+                    Some(idn.sex()),
+                )
+            }
+            None => (
+                old.id_enc.clone(),
+                old.id_bidx.clone(),
+                old.id_masked.clone(),
+                old.birth_date,
+                old.sex,
+            ),
+        };
+        let phones = match edit.phones.as_deref() {
+            Some(v) => clean_phones(v)
+                .map_err(field_error)?
+                .iter()
+                .map(|p| self.seal_phone(p))
+                .collect::<Result<_>>()?,
+            None => old.phones.clone(),
+        };
+        let contacts = match edit.contacts.as_deref() {
+            Some(v) => {
+                let mut out = Vec::new();
+                for c in clean_contacts(v).map_err(field_error)? {
+                    let linked_resident_id = match &c.linked {
+                        Some(idn) => {
+                            let bidx = self.cipher.blind_index(Field::IdNumber, idn.as_str());
+                            self.store
+                                .resident_by_id_bidx(&Scope::All, &bidx)
+                                .await?
+                                .map(|x| x.id)
+                        }
+                        None => None,
+                    };
+                    out.push(NewContact {
+                        relation: c.relation,
+                        linked_resident_id,
+                        name: c.name,
+                        phone: c.phone.as_deref().map(|p| self.seal_phone(p)).transpose()?,
+                    });
+                }
+                out
+            }
+            None => old
+                .contacts
+                .iter()
+                .map(|c| NewContact {
+                    relation: c.relation.clone(),
+                    linked_resident_id: c.linked_resident_id,
+                    name: c.name.clone(),
+                    phone: c.phone.clone(),
+                })
+                .collect(),
+        };
+        let data = NewResident {
+            grid_id: edit.grid_id,
+            name,
+            id_enc,
+            id_bidx,
+            id_masked,
+            birth_date,
+            sex,
+            address,
+            phones,
+            tags,
+            contacts,
+        };
+        let audit = self.audit(actor, "resident.update", format!("resident:{id}"), "");
+        self.store
+            .update_resident(
+                id,
+                &ResidentUpdate {
+                    data,
+                    expected_version: edit.expected_version,
+                },
+                &audit,
+            )
             .await?;
         Ok(())
     }

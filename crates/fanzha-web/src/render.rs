@@ -20,6 +20,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("setup.html", include_str!("../templates/setup.html")),
     ("home.html", include_str!("../templates/home.html")),
+    ("org_tree.html", include_str!("../templates/org_tree.html")),
+    ("org_node.html", include_str!("../templates/org_node.html")),
+    ("org_units.html", include_str!("../templates/org_units.html")),
+    ("org_unit.html", include_str!("../templates/org_unit.html")),
+    ("org_unit_form.html", include_str!("../templates/org_unit_form.html")),
+    ("residents.html", include_str!("../templates/residents.html")),
+    ("resident.html", include_str!("../templates/resident.html")),
+    ("resident_form.html", include_str!("../templates/resident_form.html")),
+    ("resident_import.html", include_str!("../templates/resident_import.html")),
+    ("users.html", include_str!("../templates/users.html")),
+    ("user_form.html", include_str!("../templates/user_form.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
+    ("account.html", include_str!("../templates/account.html")),
 ];
 
 pub struct Templates {

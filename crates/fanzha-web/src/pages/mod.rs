@@ -1,7 +1,13 @@
 //! Server-rendered pages. They work without JavaScript; forms post back and
 //! redirect. Every state-changing form passes the CSRF guard.
 
+mod account;
+mod audit;
+mod common;
+mod org;
+mod residents;
 mod session;
+mod users;
 
 use crate::state::AppState;
 use axum::Router;
@@ -12,6 +18,11 @@ use axum::routing::get;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(session::routes())
+        .merge(org::routes())
+        .merge(residents::routes())
+        .merge(users::routes())
+        .merge(audit::routes())
+        .merge(account::routes())
         .route("/static/app.css", get(css))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
