@@ -340,10 +340,13 @@ impl Detector {
                         );
                     }
                 }
+                // Cheapest tests first: most numbers are Chinese, and the
+                // attributes may not be in cache.
                 if c.direction == Direction::In
+                    && !peer.starts_with("+86")
+                    && c.duration_s >= rules.intl_call_min_s
                     && let Some(age) = attrs.age
                     && age >= rules.elderly_age
-                    && c.duration_s >= rules.intl_call_min_s
                     && phone::is_international(peer)
                 {
                     push(

@@ -232,6 +232,8 @@ pub struct CompiledRules {
     pub age_bands: Vec<AgeBandDoc>,
     pub tags: Vec<TagRule>,
     pub allow_phones: Vec<String>,
+    /// Bit `n` set when an allowlisted phone has `n` bytes.
+    pub allow_phone_lens: u64,
     pub allow_domains: Vec<String>,
     pub remote_apps: RemoteApps,
 }
@@ -532,6 +534,10 @@ impl RulesDoc {
             max_multiplier,
             age_bands: v.age.clone(),
             tags,
+            allow_phone_lens: allow_phones
+                .iter()
+                .filter(|p| p.len() < 64)
+                .fold(0u64, |m, p| m | (1 << p.len())),
             allow_phones,
             allow_domains,
             remote_apps,
@@ -553,6 +559,12 @@ impl CompiledRules {
     }
 
     pub(crate) fn phone_allowed(&self, e164: &str) -> bool {
+        // Allowlisted numbers are mostly short codes: a length filter spares
+        // the search for ordinary mobiles.
+        let len = e164.len();
+        if len >= 64 || self.allow_phone_lens & (1 << len) == 0 {
+            return false;
+        }
         self.allow_phones
             .binary_search_by(|p| p.as_str().cmp(e164))
             .is_ok()

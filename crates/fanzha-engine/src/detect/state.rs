@@ -365,9 +365,11 @@ mod tests {
         }
         p.push(Entry::new(200, 99, 1, 0, 1.0, 9), |_| 3);
         assert_eq!(p.entries()[3].seq(), 99);
-        p.expire(205, 100);
+        p.expire(205, 105);
         assert_eq!(p.len as usize, RING);
-        p.expire(305, 100);
+        p.expire(206, 100);
+        assert_eq!(p.entries().len(), 3);
+        p.expire(300, 100);
         assert_eq!(p.entries().len(), 1);
         assert_eq!(p.entries()[0].at, 200);
         let e = Entry::new(1, (7u64 << 32) | 5, 0, 0, 2.0, 0);
