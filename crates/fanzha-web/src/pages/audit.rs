@@ -119,15 +119,15 @@ impl AuditQ {
     }
 }
 
-/// Where a target links to, when it is a record with a page.
-fn target_href(target: &str) -> Option<String> {
+/// Where a target links to, when it is a record with a page the viewer may open.
+fn target_href(target: &str, users_page: bool) -> Option<String> {
     let (kind, id) = target.split_once(':')?;
     id.parse::<i64>().ok()?;
     match kind {
         "resident" => Some(format!("/residents/{id}")),
         "node" => Some(format!("/org/{id}")),
         "unit" => Some(format!("/org/units/{id}")),
-        "user" => Some(format!("/users/{id}")),
+        "user" if users_page => Some(format!("/users/{id}")),
         _ => None,
     }
 }
@@ -169,7 +169,7 @@ async fn render(
                         actor => f.actor.clone(),
                         action => f.action.clone(),
                         target => f.target.clone(),
-                        href => target_href(&f.target),
+                        href => target_href(&f.target, actor.can(Action::ManageUsers)),
                         detail => f.detail.clone(),
                         ip => f.ip.clone(),
                     }
@@ -251,7 +251,12 @@ mod tests {
         };
         let (f, _) = q.parse().unwrap();
         assert_eq!(f.to.unwrap().0 - f.from.unwrap().0, 86_400_000);
-        assert_eq!(target_href("resident:12").as_deref(), Some("/residents/12"));
-        assert_eq!(target_href("resident:x"), None);
+        assert_eq!(
+            target_href("resident:12", false).as_deref(),
+            Some("/residents/12")
+        );
+        assert_eq!(target_href("resident:x", true), None);
+        assert_eq!(target_href("user:3", false), None);
+        assert_eq!(target_href("user:3", true).as_deref(), Some("/users/3"));
     }
 }

@@ -147,6 +147,14 @@ async fn list(State(st): State<AppState>, Signed(ctx, actor): Signed, Query(q): 
         Err(e) => return fail(&ctx, e),
     };
     let today = Date::from_timestamp(st.app.now());
+    // Grids are named with their village: grid names repeat across villages.
+    let grid_names: std::collections::HashMap<i64, String> = node_options(&tree)
+        .into_iter()
+        .map(|o| {
+            let parts: Vec<&str> = o.trail.split(" / ").collect();
+            (o.id, parts[parts.len().saturating_sub(2)..].join(" "))
+        })
+        .collect();
     let (result, error) = match q.parse() {
         Ok(query) => match st.app.residents(&actor, &query).await {
             Ok(p) => (Some(p), None),
@@ -169,7 +177,10 @@ async fn list(State(st): State<AppState>, Signed(ctx, actor): Signed, Query(q): 
                     phone: r.phone_masked.clone(),
                     sex: r.sex.map(|s| s.code()),
                     age: r.birth_date.map(|b| b.age_on(today)),
-                    grid: r.grid_name.clone(),
+                    grid: grid_names
+                        .get(&r.grid_id.0)
+                        .cloned()
+                        .unwrap_or_else(|| r.grid_name.clone()),
                     tags: r.tags.clone(),
                 })
                 .collect()
