@@ -349,7 +349,7 @@ pub enum EventError {
     UnknownKind { kind: String },
     #[error("missing field `{field}`")]
     Missing { field: &'static str },
-    #[error("a {kind} event needs {what}")]
+    #[error("an event of kind {kind} needs {what}")]
     MissingOneOf { kind: &'static str, what: &'static str },
     #[error("field `{field}` must be {expected}")]
     WrongType {
