@@ -219,7 +219,10 @@ fn rfc3339() {
         parse_time("2024-06-01T00:00:00.123456789Z"),
         Some(Timestamp(1_717_200_000_123))
     );
-    assert_eq!(parse_time("2024-02-29T00:00:00Z").is_some(), true);
+    assert_eq!(
+        parse_time("2024-02-29T00:00:00Z"),
+        Some(Timestamp(1_709_164_800_000))
+    );
     for bad in [
         "2023-02-29T00:00:00Z",
         "2024-06-01T00:00:00",

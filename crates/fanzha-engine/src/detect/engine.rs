@@ -718,11 +718,14 @@ fn distinct_flagged(rules: &CompiledRules, st: &PersonState, now: u32) -> u32 {
     let mut seen = [0u32; super::state::RING];
     let mut n = 0usize;
     for e in st.entries() {
-        if e.sig < 16 && mask & (1 << e.sig) != 0 && now.saturating_sub(e.at) <= rules.window_s {
-            if !seen[..n].contains(&e.evidence) && n < seen.len() {
-                seen[n] = e.evidence;
-                n += 1;
-            }
+        if e.sig < 16
+            && mask & (1 << e.sig) != 0
+            && now.saturating_sub(e.at) <= rules.window_s
+            && !seen[..n].contains(&e.evidence)
+            && n < seen.len()
+        {
+            seen[n] = e.evidence;
+            n += 1;
         }
     }
     n as u32
