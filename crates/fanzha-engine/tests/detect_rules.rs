@@ -163,6 +163,10 @@ fn hot_reload_keeps_state_and_records_version() {
     );
     let out = det.process(&ctx, &e1, 1, &PersonAttrs::default());
     assert_eq!((out.rules_version, out.grade), (1, None));
+    let j = serde_json::to_value(&out).unwrap();
+    assert_eq!(j["signals"][0]["evidence"]["type"], "indicator");
+    assert_eq!(j["signals"][0]["evidence"]["indicator_id"], 1);
+    assert_eq!(j["signals"][0]["evidence"]["via"], "exact");
     let old = det.set_rules(Arc::new(RulesDoc::parse(&testdata("rules_strict.toml")).unwrap()));
     assert_eq!(old.version, 1);
     assert_eq!(det.persons_tracked(), 1);

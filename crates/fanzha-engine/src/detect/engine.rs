@@ -70,7 +70,8 @@ pub struct LeadDecision {
     pub lead_grade_before: Option<Grade>,
     pub score: f32,
     pub fraud_type: Option<FraudType>,
-    /// When the lead was raised (for an update: the original raise).
+    /// When the lead was raised (for an update: the original raise, to the
+    /// second).
     pub opened_at: Timestamp,
     /// The event that caused this decision.
     pub at: Timestamp,
