@@ -359,6 +359,15 @@ impl Detector {
                     );
                 }
                 if let Some(t) = &c.transcript {
+                    if let Some(h) = best_link_hit(ctx.index, t, &mut self.scratch) {
+                        push(
+                            SignalType::LinkFlagged,
+                            Some(h.fraud_type),
+                            conf(&h),
+                            compact_id(h.id),
+                            hit_evidence(&h),
+                        );
+                    }
                     classify(t, &mut push);
                 }
             }
@@ -379,6 +388,15 @@ impl Detector {
                     );
                 }
                 if let Some(t) = &s.text {
+                    if let Some(h) = best_link_hit(ctx.index, t, &mut self.scratch) {
+                        push(
+                            SignalType::LinkFlagged,
+                            Some(h.fraud_type),
+                            conf(&h),
+                            compact_id(h.id),
+                            hit_evidence(&h),
+                        );
+                    }
                     classify(t, &mut push);
                 }
             }
@@ -650,6 +668,64 @@ impl Detector {
             explanation,
         });
     }
+}
+
+/// Most links read from one text.
+const MAX_LINKS: usize = 4;
+
+/// The best indicator hit among the `http://` / `https://` links of a text
+/// (scheme case-insensitive). A link ends at whitespace, a non-ASCII
+/// character (Chinese text runs straight on), a quote or a bracket; trailing
+/// punctuation is dropped. Texts without `://` cost one substring search.
+fn best_link_hit(index: &IndexSnapshot, text: &str, scratch: &mut String) -> Option<Hit> {
+    if !text.contains("://") {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut best: Option<Hit> = None;
+    let mut found = 0;
+    let mut i = 0;
+    while i + 7 <= b.len() && found < MAX_LINKS {
+        let rest = &b[i..];
+        let head = rest.get(..8).unwrap_or(rest);
+        let skip = if head.len() >= 7 && head[..7].eq_ignore_ascii_case(b"http://") {
+            7
+        } else if head.len() >= 8 && head.eq_ignore_ascii_case(b"https://") {
+            8
+        } else {
+            i += 1;
+            continue;
+        };
+        let mut end = i + skip;
+        while end < b.len()
+            && b[end].is_ascii_graphic()
+            && !matches!(
+                b[end],
+                b'"' | b'\'' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}'
+            )
+        {
+            end += 1;
+        }
+        let mut link = text.get(i..end).unwrap_or("");
+        link = link.trim_end_matches(['.', ',', ';', ':', '!', '?']);
+        i = end.max(i + 1);
+        if link.len() <= skip {
+            continue;
+        }
+        found += 1;
+        let Ok(u) = fanzha_core::url::canonicalize(link) else {
+            continue;
+        };
+        scratch.clear();
+        scratch.push_str(u.as_str());
+        if let Some(h) = best_hit(|f| {
+            index.lookup_url(scratch, f);
+        }) && best.is_none_or(|x| h.confidence > x.confidence)
+        {
+            best = Some(h);
+        }
+    }
+    best
 }
 
 /// The host of a canonical URL when it is a name (not an IP address).

@@ -8,7 +8,7 @@
 //!   the person's score and grade, and a [`LeadDecision`] when the grade rose.
 //! * Signals: indicator hits on the counterparty (`call_flagged`,
 //!   `sms_flagged`, `web_flagged`, `app_flagged`, `transfer_flagged`), text
-//!   (`text_fraud`), and behaviour (`long_call_flagged`,
+//!   (`text_fraud`), links in texts (`link_flagged`), and behaviour (`long_call_flagged`,
 //!   `many_flagged_contacts`, `intl_call_elderly`,
 //!   `remote_app_after_contact`, `first_large_transfer`,
 //!   `transfer_after_signal`); see [`SignalType`].

@@ -264,7 +264,8 @@ fn stored_evidence(rules: &CompiledRules, sig: SignalType, ev: u32) -> StoredEvi
         | SignalType::WebFlagged
         | SignalType::AppFlagged
         | SignalType::TransferFlagged
-        | SignalType::LongCallFlagged => StoredEvidence::Indicator {
+        | SignalType::LongCallFlagged
+        | SignalType::LinkFlagged => StoredEvidence::Indicator {
             indicator_id: (ev != ID_ELSEWHERE).then_some(i64::from(ev)),
         },
         SignalType::TextFraud => StoredEvidence::Text { text_hash: ev },

@@ -37,10 +37,13 @@ pub enum SignalType {
     FirstLargeTransfer = 10,
     /// Any other transfer while the person has active signals.
     TransferAfterSignal = 11,
+    /// A link (`http://…`, `https://…`) in an SMS text or call transcript
+    /// points to a flagged URL, domain or address.
+    LinkFlagged = 12,
 }
 
 /// Number of signal types.
-pub const N_SIGNALS: usize = 12;
+pub const N_SIGNALS: usize = 13;
 
 impl SignalType {
     pub const ALL: [SignalType; N_SIGNALS] = [
@@ -56,6 +59,7 @@ impl SignalType {
         SignalType::RemoteAppAfterContact,
         SignalType::FirstLargeTransfer,
         SignalType::TransferAfterSignal,
+        SignalType::LinkFlagged,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -72,6 +76,7 @@ impl SignalType {
             SignalType::RemoteAppAfterContact => "remote_app_after_contact",
             SignalType::FirstLargeTransfer => "first_large_transfer",
             SignalType::TransferAfterSignal => "transfer_after_signal",
+            SignalType::LinkFlagged => "link_flagged",
         }
     }
 
