@@ -6,6 +6,7 @@
 pub mod account;
 pub mod app;
 pub mod audit;
+pub mod dispatch;
 pub mod domain;
 pub mod event;
 pub mod i18n;
@@ -17,6 +18,7 @@ pub mod mask;
 pub mod org;
 pub mod phone;
 pub mod roles;
+pub mod task;
 pub mod taxonomy;
 pub mod time;
 pub mod url;
