@@ -16,6 +16,9 @@ use fanzha_app::intel::formats::{
     ParseReport, export, parse,
 };
 use fanzha_core::{FraudType, IndicatorKind, Timestamp};
+mod intel_support;
+
+use intel_support::assert_accounted;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -58,19 +61,6 @@ fn report_json(r: &ParseReport) -> Vec<u8> {
     let mut s = serde_json::to_vec_pretty(r).unwrap();
     s.push(b'\n');
     s
-}
-
-/// Every line of a line format is accounted for somewhere in the report.
-pub fn assert_accounted(r: &ParseReport, what: &str) {
-    let mut seen = BTreeSet::new();
-    seen.extend(r.drafts.iter().map(|d| d.line));
-    seen.extend(r.rejected.iter().map(|d| d.line));
-    seen.extend(r.unsupported.iter().map(|d| d.line));
-    seen.extend(r.allowlist_candidates.iter().map(|d| d.line));
-    seen.extend(r.duplicates.iter().map(|d| d.line));
-    seen.extend(r.skipped.iter().map(|d| d.line));
-    let all: BTreeSet<usize> = (1..=r.lines).collect();
-    assert_eq!(seen, all, "{what}: lines not accounted for");
 }
 
 #[test]

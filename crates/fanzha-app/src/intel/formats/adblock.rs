@@ -40,7 +40,7 @@ pub(crate) fn parse(bytes: &[u8], b: &mut Builder<'_>) {
         if t.starts_with('!') {
             return b.skip(line, SkipReason::Comment);
         }
-        if COSMETIC.iter().any(|m| t.contains(m)) {
+        if t.contains('#') && COSMETIC.iter().any(|m| t.contains(m)) {
             return b.unsupported(line, Msg::new("intel.import.adblock_cosmetic"), t);
         }
         if t.starts_with('#') {

@@ -28,42 +28,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Where an indicator is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IndicatorStatus {
-    Pending,
-    Confirmed,
-    Disposed,
-    Revoked,
-    Expired,
-}
-
-impl IndicatorStatus {
-    pub const ALL: &'static [IndicatorStatus] = &[
-        IndicatorStatus::Pending,
-        IndicatorStatus::Confirmed,
-        IndicatorStatus::Disposed,
-        IndicatorStatus::Revoked,
-        IndicatorStatus::Expired,
-    ];
-    pub const fn code(self) -> &'static str {
-        match self {
-            IndicatorStatus::Pending => "pending",
-            IndicatorStatus::Confirmed => "confirmed",
-            IndicatorStatus::Disposed => "disposed",
-            IndicatorStatus::Revoked => "revoked",
-            IndicatorStatus::Expired => "expired",
-        }
-    }
-    pub fn parse(s: &str) -> Option<IndicatorStatus> {
-        let t = s.trim();
-        IndicatorStatus::ALL
-            .iter()
-            .copied()
-            .find(|x| x.code().eq_ignore_ascii_case(t))
-    }
-}
+/// The store's indicator status (pending, confirmed, disposed, revoked, expired).
+pub use fanzha_store::IndicatorStatus;
 
 /// One stored indicator, as an exporter needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +54,26 @@ pub struct ExportItem {
     pub description: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl From<&fanzha_store::Indicator> for ExportItem {
+    fn from(i: &fanzha_store::Indicator) -> ExportItem {
+        ExportItem {
+            id: i.id,
+            kind: i.kind,
+            value: i.value.clone(),
+            fraud_type: Some(i.fraud_type),
+            confidence: i.confidence,
+            status: i.status,
+            valid_from: Some(i.valid_from),
+            valid_until: i.valid_until,
+            tags: i.tags.clone(),
+            source: Some(i.source.code()),
+            description: Some(i.description.clone()).filter(|d| !d.trim().is_empty()),
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -47,7 +47,9 @@ pub use export::{
 use fanzha_core::i18n::Msg;
 use fanzha_core::indicator::{self, NormalizeError};
 use fanzha_core::{FraudType, IndicatorKind, Timestamp};
+use fanzha_store::{IndicatorSource, IndicatorUpsert};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 /// Longest line (or cell) read, in bytes; longer lines are rejected unread.
@@ -232,6 +234,38 @@ impl IndicatorDraft {
             tags: Vec::new(),
             description: None,
             external_id: None,
+        }
+    }
+}
+
+impl IndicatorDraft {
+    /// The store's import row for this draft. `source` is the import's
+    /// source (the draft's own `source` text, a per-row column, is the
+    /// caller's to map, e.g. to [`IndicatorSource::feed`]); the defaults fill
+    /// what the file did not give for a new indicator.
+    pub fn to_upsert(
+        &self,
+        source: IndicatorSource,
+        status: IndicatorStatus,
+        default_fraud_type: FraudType,
+        default_confidence: u8,
+        default_valid_until: Option<Timestamp>,
+    ) -> IndicatorUpsert {
+        IndicatorUpsert {
+            kind: self.kind,
+            value: self.value.clone(),
+            source,
+            status,
+            fraud_type: self.fraud_type,
+            confidence: self.confidence,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            tags: self.tags.clone(),
+            description: self.description.clone(),
+            external_id: self.external_id.clone(),
+            default_fraud_type,
+            default_confidence,
+            default_valid_until,
         }
     }
 }
@@ -434,17 +468,16 @@ impl<'o> Builder<'o> {
             return;
         }
         d.tags = clean_tags(std::mem::take(&mut d.tags));
-        let key = (d.kind, d.value.clone());
-        match self.seen.get(&key) {
-            Some(&i) => {
-                if let Some(first) = self.r.drafts.get_mut(i) {
+        match self.seen.entry((d.kind, d.value.clone())) {
+            Entry::Occupied(e) => {
+                if let Some(first) = self.r.drafts.get_mut(*e.get()) {
                     merge(&mut first.draft, d);
                     let first_line = first.line;
                     self.r.duplicates.push(Duplicate { line, first_line });
                 }
             }
-            None => {
-                self.seen.insert(key, self.r.drafts.len());
+            Entry::Vacant(e) => {
+                e.insert(self.r.drafts.len());
                 self.r.drafts.push(LineDraft { line, draft: d });
             }
         }
