@@ -2,7 +2,7 @@
 //! an administrator reset), log out everywhere, and API tokens for the roles
 //! that may have them.
 
-use super::common::{err_text, fail, flash, status_of};
+use super::common::{back_to, err_text, fail, flash, status_of};
 use crate::auth::{Ctx, Page, session_cookie};
 use crate::error::{Form, Path, Query};
 use crate::render::page;
@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
 use fanzha_app::{Actor, AppError};
 use fanzha_core::TokenId;
@@ -23,10 +23,13 @@ use serde::Deserialize;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account", get(account_page))
-        .route("/account/password", post(change_password))
-        .route("/account/logout-all", post(logout_all))
-        .route("/account/tokens", post(create_token))
-        .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/account/password", back_to("/account").post(change_password))
+        .route("/account/logout-all", back_to("/account").post(logout_all))
+        .route("/account/tokens", back_to("/account").post(create_token))
+        .route(
+            "/account/tokens/{id}/revoke",
+            back_to("/account").post(revoke_token),
+        )
 }
 
 #[derive(Deserialize, Default)]

@@ -1,7 +1,7 @@
 //! The audit log (审计日志), for the administrator and leaders: filters,
 //! pagination and a check of the hash chain.
 
-use super::common::{Signed, clip, err_text, fail, opt_num, query_prefix, status_of};
+use super::common::{Signed, back_to, clip, err_text, fail, opt_num, query_prefix, status_of};
 use crate::auth::Ctx;
 use crate::error::Query;
 use crate::render::page;
@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use fanzha_app::audit::VerifyReport;
 use fanzha_app::model::AuditFilter;
 use fanzha_app::{Actor, AppError};
@@ -29,7 +29,7 @@ const CST_MS: i64 = 8 * 3600 * 1000;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/audit", get(list))
-        .route("/audit/verify", post(verify))
+        .route("/audit/verify", back_to("/audit").post(verify))
 }
 
 #[derive(Deserialize, Default, Clone)]

@@ -3,18 +3,31 @@
 //! node pickers and query strings.
 
 use crate::auth::{Ctx, Page};
-use crate::error::PageError;
+use crate::error::{PageError, Path};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get};
 use fanzha_app::org::NodeView;
 use fanzha_app::{Actor, AppError};
 use fanzha_core::i18n::{Msg, tr};
 use fanzha_core::org::NodeKind;
 use serde::Serialize;
 use std::collections::HashMap;
+
+/// A GET of an address that only takes form posts (a reload after a
+/// redirect, a typed or bookmarked address) goes back to the page the form
+/// is on, instead of an empty "method not allowed".
+pub fn back_to(to: &'static str) -> MethodRouter<AppState> {
+    get(move || async move { Redirect::to(to) })
+}
+
+/// As [`back_to`], for forms on a record's page: `{prefix}/{id}`.
+pub fn back_to_record(prefix: &'static str) -> MethodRouter<AppState> {
+    get(move |Path(id): Path<i64>| async move { Redirect::to(&format!("{prefix}/{id}")) })
+}
 
 /// A signed-in user on a page. A user who must change their password (a new
 /// account, or after an administrator reset) is sent to the account page

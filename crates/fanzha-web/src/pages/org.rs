@@ -3,7 +3,8 @@
 //! moving and deleting nodes and units.
 
 use super::common::{
-    NodeOpt, Signed, clip, err_text, fail, flash, is_form_error, node_options, opt_num, status_of,
+    NodeOpt, Signed, back_to, back_to_record, clip, err_text, fail, flash, is_form_error, node_options,
+    opt_num, status_of,
 };
 use crate::auth::Ctx;
 use crate::error::{Form, Path, Query};
@@ -12,7 +13,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use fanzha_app::model::UnitFilter;
 use fanzha_app::org::{NodeView, UnitForm};
 use fanzha_app::{Actor, AppError};
@@ -28,17 +29,20 @@ use std::collections::HashMap;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/org", get(tree_page))
-        .route("/org/root", post(create_root))
+        .route("/org/root", back_to("/org").post(create_root))
         .route("/org/units", get(units_page))
         .route("/org/units/new", get(unit_new_page).post(unit_create))
         .route("/org/units/{id}", get(unit_page))
         .route("/org/units/{id}/edit", get(unit_edit_page).post(unit_update))
-        .route("/org/units/{id}/delete", post(unit_delete))
+        .route(
+            "/org/units/{id}/delete",
+            back_to_record("/org/units").post(unit_delete),
+        )
         .route("/org/{id}", get(node_page))
-        .route("/org/{id}/rename", post(rename))
-        .route("/org/{id}/children", post(create_child))
-        .route("/org/{id}/move", post(move_node))
-        .route("/org/{id}/delete", post(delete_node))
+        .route("/org/{id}/rename", back_to_record("/org").post(rename))
+        .route("/org/{id}/children", back_to_record("/org").post(create_child))
+        .route("/org/{id}/move", back_to_record("/org").post(move_node))
+        .route("/org/{id}/delete", back_to_record("/org").post(delete_node))
 }
 
 #[derive(Deserialize, Default)]

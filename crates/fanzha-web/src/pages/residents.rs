@@ -4,8 +4,8 @@
 //! resident outside the user's scope is "not found".
 
 use super::common::{
-    NodeOpt, Signed, clip, err_text, fail, flash, grid_options, is_form_error, node_options, opt_num,
-    query_prefix, status_of,
+    NodeOpt, Signed, back_to_record, clip, err_text, fail, flash, grid_options, is_form_error, node_options,
+    opt_num, query_prefix, status_of,
 };
 use crate::auth::Ctx;
 use crate::error::{Form, Path, Query};
@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use fanzha_app::residents::{ResidentEdit, ResidentForm, ResidentQuery, ResidentView, RevealField};
 use fanzha_app::table::TableFormat;
 use fanzha_app::{Actor, AppError};
@@ -39,9 +39,15 @@ pub fn routes() -> Router<AppState> {
         .route("/residents/import", get(import_page).post(import))
         .route("/residents/import/template.csv", get(import_template))
         .route("/residents/{id}", get(detail))
-        .route("/residents/{id}/reveal", post(reveal))
+        .route(
+            "/residents/{id}/reveal",
+            back_to_record("/residents").post(reveal),
+        )
         .route("/residents/{id}/edit", get(edit_page).post(update))
-        .route("/residents/{id}/delete", post(delete))
+        .route(
+            "/residents/{id}/delete",
+            back_to_record("/residents").post(delete),
+        )
 }
 
 fn forbidden(action: Action) -> AppError {

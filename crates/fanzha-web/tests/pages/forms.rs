@@ -4,6 +4,10 @@
 
 use super::support::*;
 
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 #[tokio::test]
 async fn csrf_is_required_on_every_form() {
     let s = start().await;
@@ -490,4 +494,56 @@ async fn language_switch_changes_the_pages() {
     b.get("/lang/zh?back=/").await.expect(303);
     b.get("/residents").await.contains("导出 CSV");
     b.get("/lang/klingon").await.status_4xx();
+}
+
+#[tokio::test]
+async fn search_by_name_phone_or_id_within_scope() {
+    let s = start().await;
+    let w = world(&s.app).await;
+    let b = Browser::login(&s.base, "grid").await;
+    let own_link = format!("href=\"/residents/{}\"", w.own.id);
+    let local_phone = w.own.phone.trim_start_matches("+86").to_string();
+    for q in [
+        w.own.name.as_str(),
+        local_phone.as_str(),
+        w.own.id_number.as_str(),
+    ] {
+        let r = b.get(&format!("/residents?q={}", urlencode(q))).await;
+        r.expect(200)
+            .contains(&own_link)
+            .contains("id=\"resident-total\">1<");
+    }
+    // Someone outside the grid is not found, whichever way they are looked up.
+    for q in [
+        w.far.name.as_str(),
+        w.far.id_number.as_str(),
+        w.sibling.id_number.as_str(),
+    ] {
+        let r = b.get(&format!("/residents?q={}", urlencode(q))).await;
+        r.expect(200).contains("id=\"resident-total\">0<");
+    }
+}
+
+#[tokio::test]
+async fn addresses_that_only_take_posts_lead_back_to_their_page() {
+    let s = start().await;
+    let w = world(&s.app).await;
+    let b = Browser::login(&s.base, "admin").await;
+    let own = w.own.id;
+    let village = w.village;
+    for (path, to) in [
+        (format!("/residents/{own}/reveal"), format!("/residents/{own}")),
+        (format!("/residents/{own}/delete"), format!("/residents/{own}")),
+        (format!("/org/{village}/rename"), format!("/org/{village}")),
+        (format!("/org/{village}/delete"), format!("/org/{village}")),
+        ("/org/root".to_string(), "/org".to_string()),
+        ("/audit/verify".to_string(), "/audit".to_string()),
+        ("/account/tokens".to_string(), "/account".to_string()),
+        ("/account/logout-all".to_string(), "/account".to_string()),
+    ] {
+        let r = b.get(&path).await;
+        assert_eq!((r.status, r.location.as_str()), (303, to.as_str()), "{path}");
+    }
+    // Nothing happened: the resident is still there and the session is live.
+    b.get(&format!("/residents/{own}")).await.expect(200);
 }
