@@ -658,18 +658,31 @@ impl App {
                 Err((column, reason)) => report.rejected.push(RowError { row: row.number, column: column.into(), reason }),
             }
         }
-        // Contacts given by ID number link to residents already registered;
-        // those further down this file are linked after the insert, below.
-        let mut sealed = Vec::with_capacity(good.len());
-        for (_, c) in &mut good {
-            for ct in &mut c.contacts {
-                if let Some(id) = &ct.linked {
-                    let bidx = self.cipher.blind_index(Field::IdNumber, id.as_str());
-                    ct.linked_id = self.store.resident_by_id_bidx(&Scope::All, &bidx).await?.map(|x| x.id);
+        // Contacts given by ID number link to residents of this file once
+        // they are stored (below), or else to residents already registered.
+        // Only the latter need a lookup; a row never links to itself.
+        let in_file: HashMap<String, usize> =
+            good.iter().enumerate().map(|(k, (_, c))| (c.id.as_str().to_string(), k)).collect();
+        let mut lookups: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+        for (k, (_, c)) in good.iter().enumerate() {
+            for (n, ct) in c.contacts.iter().enumerate() {
+                if let Some(id) = &ct.linked
+                    && !in_file.contains_key(id.as_str())
+                {
+                    lookups.push((k, n, self.cipher.blind_index(Field::IdNumber, id.as_str())));
                 }
             }
-            sealed.push(self.seal(c)?);
         }
+        let mut found = Vec::with_capacity(lookups.len());
+        for (k, n, bidx) in &lookups {
+            found.push((*k, *n, self.store.resident_by_id_bidx(&Scope::All, bidx).await?.map(|x| x.id)));
+        }
+        for (k, n, id) in found {
+            if let Some(ct) = good.get_mut(k).and_then(|(_, c)| c.contacts.get_mut(n)) {
+                ct.linked_id = id;
+            }
+        }
+        let mut sealed = good.iter().map(|(_, c)| self.seal(c)).collect::<Result<Vec<_>>>()?;
         if !sealed.is_empty() {
             let audit = self.audit(actor, "resident.import", "", format!("file_rows={}", report.rows));
             let outcomes = self.store.upsert_residents_batch(&sealed, &audit).await?;
@@ -679,25 +692,28 @@ impl App {
                     UpsertOutcome::Updated(_) => report.updated += 1,
                 }
             }
-            // Contacts that name a resident further down the same file can
-            // only be linked now that everyone is stored.
-            for ((_, clean), (outcome, data)) in good.iter().zip(outcomes.iter().zip(sealed.iter_mut())) {
+            // Now that everyone is stored, link contacts to residents of
+            // this file by their new ids, and store those rows again in one batch.
+            let mut relinked = Vec::new();
+            for (k, ((_, clean), data)) in good.iter().zip(sealed.iter_mut()).enumerate() {
                 let mut changed = false;
                 for (ct, new_ct) in clean.contacts.iter().zip(data.contacts.iter_mut()) {
-                    if let (Some(id), None) = (&ct.linked, new_ct.linked_resident_id) {
-                        let bidx = self.cipher.blind_index(Field::IdNumber, id.as_str());
-                        if let Some(found) = self.store.resident_by_id_bidx(&Scope::All, &bidx).await? {
-                            new_ct.linked_resident_id = Some(found.id);
-                            changed = true;
-                        }
+                    if let Some(id) = &ct.linked
+                        && let Some(&j) = in_file.get(id.as_str())
+                        && j != k
+                        && let Some(o) = outcomes.get(j)
+                    {
+                        new_ct.linked_resident_id = Some(o.id());
+                        changed = true;
                     }
                 }
                 if changed {
-                    let rid = outcome.id();
-                    let audit = self.audit(actor, "resident.import.link", format!("resident:{rid}"), "");
-                    let update = ResidentUpdate { data: data.clone(), expected_version: None };
-                    self.store.update_resident(rid, &update, &audit).await?;
+                    relinked.push(data.clone());
                 }
+            }
+            if !relinked.is_empty() {
+                let audit = self.audit(actor, "resident.import.link", "", format!("linked={}", relinked.len()));
+                self.store.upsert_residents_batch(&relinked, &audit).await?;
             }
         }
         report.rejected.sort_by_key(|e| e.row);
@@ -811,11 +827,14 @@ pub(crate) struct GridResolver {
 
 impl GridResolver {
     async fn new(app: &App, scope: &Scope) -> Result<GridResolver> {
-        let nodes = app.store.list_nodes(scope).await?;
+        // Names come from the whole tree, so that a scoped user's grids are
+        // named from the county down like everyone else's; only grids in
+        // scope can be resolved or named.
+        let nodes = app.store.list_nodes(&Scope::All).await?;
         let names: HashMap<NodeId, &OrgNode> = nodes.iter().map(|n| (n.id, n)).collect();
         let mut by_id = HashMap::new();
         let mut by_path: HashMap<String, Vec<NodeId>> = HashMap::new();
-        for n in nodes.iter().filter(|n| n.kind == NodeKind::Grid) {
+        for n in nodes.iter().filter(|n| n.kind == NodeKind::Grid && scope.contains(&n.path)) {
             let chain: Vec<&str> =
                 n.path.ids().iter().filter_map(|id| names.get(id)).map(|x| x.name.as_str()).collect();
             // Every suffix of the chain of names from two levels up names it.
