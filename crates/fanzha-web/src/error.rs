@@ -92,7 +92,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
         let lang = Ctx::from_request_parts(parts, st).await.map(|c| c.lang).unwrap_or_default();
         match axum::extract::Query::<T>::from_request_parts(parts, st).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(e) => Err(respond(parts.uri.path(), query_rejection(e), lang)),
+            Err(e) => Err(respond(original_path(parts), query_rejection(e), lang)),
         }
     }
 }
@@ -111,7 +111,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
         let lang = Ctx::from_request_parts(parts, st).await.map(|c| c.lang).unwrap_or_default();
         match axum::extract::Path::<T>::from_request_parts(parts, st).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(e) => Err(respond(parts.uri.path(), path_rejection(e), lang)),
+            Err(e) => Err(respond(original_path(parts), path_rejection(e), lang)),
         }
     }
 }
@@ -142,6 +142,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
 
 fn form_rejection(e: FormRejection) -> AppError {
     bad_request("error.bad_form", e.body_text())
+}
+
+/// The request's path as the client sent it: inside a nested router (the API
+/// under `/api/v1`) `parts.uri` has lost its prefix.
+fn original_path(parts: &Parts) -> &str {
+    parts.extensions.get::<axum::extract::OriginalUri>().map(|u| u.0.path()).unwrap_or(parts.uri.path())
 }
 
 /// Answers in the API's or the pages' style, by path.

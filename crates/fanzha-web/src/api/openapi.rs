@@ -1,0 +1,452 @@
+//! The OpenAPI 3.1 document, built from the endpoint list that also builds
+//! the router. Schemas are outlines: the fields and their types, enough for a
+//! client to be written against; the authoritative rules are in the error
+//! messages the server gives.
+
+use super::{Endpoint, M};
+use serde_json::{Map, Value, json};
+
+/// How an endpoint is described.
+pub(crate) struct Doc {
+    tag: &'static str,
+    summary: &'static str,
+    public: bool,
+    /// (name, JSON schema type, description)
+    query: Vec<(&'static str, &'static str, &'static str)>,
+    body: Option<Value>,
+    raw_body: Option<&'static [&'static str]>,
+    status: u16,
+    response: Option<Value>,
+    raw_response: Option<&'static [&'static str]>,
+    errors: Vec<u16>,
+}
+
+/// A reference to a component schema.
+pub(crate) fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// An array of a component schema.
+pub(crate) fn list_of(name: &str) -> Value {
+    json!({ "type": "array", "items": r(name) })
+}
+
+impl Doc {
+    pub(crate) fn new(tag: &'static str, summary: &'static str) -> Doc {
+        Doc {
+            tag,
+            summary,
+            public: false,
+            query: Vec::new(),
+            body: None,
+            raw_body: None,
+            status: 200,
+            response: None,
+            raw_response: None,
+            errors: Vec::new(),
+        }
+    }
+    /// Needs no authentication.
+    pub(crate) fn public(mut self) -> Doc {
+        self.public = true;
+        self
+    }
+    pub(crate) fn query(mut self, q: &[(&'static str, &'static str, &'static str)]) -> Doc {
+        self.query.extend_from_slice(q);
+        self
+    }
+    /// A JSON request body with this schema.
+    pub(crate) fn body(mut self, schema: Value) -> Doc {
+        self.body = Some(schema);
+        self
+    }
+    /// A raw request body in one of these media types.
+    pub(crate) fn raw_body(mut self, types: &'static [&'static str]) -> Doc {
+        self.raw_body = Some(types);
+        self
+    }
+    /// The success status and its JSON body.
+    pub(crate) fn ok(mut self, status: u16, schema: Value) -> Doc {
+        self.status = status;
+        self.response = Some(schema);
+        self
+    }
+    /// Success is `204 No Content`.
+    pub(crate) fn no_content(mut self) -> Doc {
+        self.status = 204;
+        self
+    }
+    /// A raw response body in one of these media types.
+    pub(crate) fn raw_response(mut self, types: &'static [&'static str]) -> Doc {
+        self.raw_response = Some(types);
+        self
+    }
+    /// Error statuses beyond the common ones (401, 403, 422).
+    pub(crate) fn errors(mut self, e: &[u16]) -> Doc {
+        self.errors.extend_from_slice(e);
+        self
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No content",
+        401 => "Not signed in, or the token is unknown or revoked",
+        403 => "The role may not do this, or the CSRF token is missing",
+        404 => "Not found, or outside the caller's scope",
+        409 => "Conflict with the stored data",
+        413 => "The body is larger than the configured limit",
+        422 => "Invalid input; the message says what and why",
+        423 => "The account is locked after repeated failed sign-ins",
+        _ => "",
+    }
+}
+
+fn operation(e: &Endpoint) -> Value {
+    let d = &e.doc;
+    let mut params = Vec::new();
+    for seg in e.path.split('/') {
+        if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            params.push(json!({
+                "name": name, "in": "path", "required": true,
+                "schema": { "type": "integer", "format": "int64" }
+            }));
+        }
+    }
+    for (name, ty, desc) in &d.query {
+        params.push(json!({ "name": name, "in": "query", "required": false, "description": desc, "schema": { "type": ty } }));
+    }
+    let mut op = Map::new();
+    op.insert("tags".into(), json!([d.tag]));
+    op.insert("summary".into(), json!(d.summary));
+    let slug: String = e
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace(['-', '.'], "_"))
+        .collect::<Vec<_>>()
+        .join("_");
+    op.insert(
+        "operationId".into(),
+        json!(format!("{}_{slug}", e.method.lower())),
+    );
+    if !params.is_empty() {
+        op.insert("parameters".into(), Value::Array(params));
+    }
+    if let Some(schema) = &d.body {
+        op.insert(
+            "requestBody".into(),
+            json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
+        );
+    } else if let Some(types) = d.raw_body {
+        let content: Map<String, Value> = types
+            .iter()
+            .map(|t| {
+                (
+                    t.to_string(),
+                    json!({ "schema": { "type": "string", "contentMediaType": t } }),
+                )
+            })
+            .collect();
+        op.insert(
+            "requestBody".into(),
+            json!({ "required": true, "content": content }),
+        );
+    }
+    let mut responses = Map::new();
+    let mut ok = Map::new();
+    ok.insert("description".into(), json!(reason(d.status)));
+    if let Some(schema) = &d.response {
+        ok.insert(
+            "content".into(),
+            json!({ "application/json": { "schema": schema } }),
+        );
+    } else if let Some(types) = d.raw_response {
+        let content: Map<String, Value> = types
+            .iter()
+            .map(|t| {
+                (
+                    t.to_string(),
+                    json!({ "schema": { "type": "string", "contentMediaType": t } }),
+                )
+            })
+            .collect();
+        ok.insert("content".into(), Value::Object(content));
+    }
+    responses.insert(d.status.to_string(), Value::Object(ok));
+    let mut errors: Vec<u16> = if d.public { vec![422] } else { vec![401, 403, 422] };
+    errors.extend(&d.errors);
+    if d.body.is_some() || d.raw_body.is_some() {
+        errors.push(413);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for s in errors {
+        responses.insert(
+            s.to_string(),
+            json!({ "description": reason(s), "content": { "application/json": { "schema": r("Error") } } }),
+        );
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    let security = if d.public {
+        json!([])
+    } else if e.method == M::Get {
+        json!([{ "bearerAuth": [] }, { "cookieAuth": [] }])
+    } else {
+        json!([{ "bearerAuth": [] }, { "cookieAuth": [], "csrfHeader": [] }])
+    };
+    op.insert("security".into(), security);
+    Value::Object(op)
+}
+
+/// The whole document.
+pub(crate) fn document(endpoints: &[Endpoint]) -> Value {
+    let mut paths = Map::new();
+    for e in endpoints {
+        let item = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
+        if let Some(obj) = item.as_object_mut() {
+            obj.insert(e.method.lower().to_string(), operation(e));
+        }
+    }
+    let mut tags: Vec<&str> = endpoints.iter().map(|e| e.doc.tag).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Fanzha API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The JSON API of Fanzha (反诈), the anti-telecom-fraud platform. \
+                Authenticate with an API token (`Authorization: Bearer fz_…`, created with POST /tokens) \
+                or with the session cookie from POST /auth/login; calls that change data with the \
+                cookie must send the session's CSRF token in `X-CSRF-Token`. Every read and write is \
+                limited to the caller's role and org subtree. Errors are \
+                `{\"error\": {\"code\", \"message\"}}` with the message in the account's language \
+                (or the `fz_lang` cookie). ID numbers and phones are masked unless revealed; every \
+                reveal is written to the audit log."
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "tags": tags.iter().map(|t| json!({ "name": t })).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "An API token from POST /tokens." },
+                "cookieAuth": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE,
+                    "description": "The session cookie set by POST /auth/login." },
+                "csrfHeader": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+                    "description": "The `csrf` value returned by POST /auth/login or GET /me; required with the cookie on every call that changes data." }
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+fn id() -> Value {
+    json!({ "type": "integer", "format": "int64" })
+}
+fn ts() -> Value {
+    json!({ "type": "integer", "format": "int64", "description": "Unix milliseconds" })
+}
+fn s() -> Value {
+    json!({ "type": "string" })
+}
+fn nullable(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+fn codes(values: &[&str]) -> Value {
+    json!({ "type": "string", "enum": values })
+}
+fn object(required: &[&str], props: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": props })
+}
+
+fn roles() -> Value {
+    let v: Vec<&str> = fanzha_core::roles::Role::ALL.iter().map(|r| r.code()).collect();
+    codes(&v)
+}
+fn node_kinds() -> Value {
+    let v: Vec<&str> = fanzha_core::org::NodeKind::ALL.iter().map(|r| r.code()).collect();
+    codes(&v)
+}
+fn unit_types() -> Value {
+    let v: Vec<&str> = fanzha_core::org::UnitType::ALL.iter().map(|r| r.code()).collect();
+    codes(&v)
+}
+fn page_of(item: &str) -> Value {
+    object(
+        &["items", "total", "page", "per_page"],
+        json!({ "items": list_of(item), "total": id(), "page": { "type": "integer" }, "per_page": { "type": "integer" } }),
+    )
+}
+
+fn schemas() -> Value {
+    let date = json!({ "type": ["object", "null"], "properties": { "year": { "type": "integer" }, "month": { "type": "integer" }, "day": { "type": "integer" } } });
+    let sex = json!({ "type": ["string", "null"], "enum": ["male", "female", null] });
+    let mut m = Map::new();
+    m.insert("Error".into(), object(&["error"], json!({
+            "error": object(&["code", "message"], json!({
+                "code": { "type": "string", "description": "Stable machine-readable code, e.g. `invalid`, `forbidden`, `not_found`." },
+                "message": { "type": "string", "description": "What went wrong, in the caller's language." }
+            }))
+        })));
+    m.insert(
+        "LoginRequest".into(),
+        object(
+            &["username", "password"],
+            json!({ "username": s(), "password": s() }),
+        ),
+    );
+    m.insert(
+        "LoginResponse".into(),
+        object(
+            &["user", "csrf", "expires_at"],
+            json!({ "user": r("User"), "csrf": s(), "expires_at": ts() }),
+        ),
+    );
+    m.insert("User".into(), object(&["id", "username", "role"], json!({
+            "id": id(), "username": s(), "display_name": s(), "role": roles(), "node_id": nullable("integer"),
+            "disabled": { "type": "boolean" }, "locked": { "type": "boolean" }, "lang": s()
+        })));
+    m.insert("UserForm".into(), object(&["username", "role"], json!({
+            "username": s(), "display_name": s(), "role": roles(), "node_id": nullable("integer"),
+            "password": { "type": ["string", "null"], "description": "Required on create; on update, a new password when given." },
+            "disabled": { "type": "boolean" }
+        })));
+    m.insert(
+        "Me".into(),
+        object(
+            &["user", "via", "permissions", "scope"],
+            json!({
+                "user": r("User"),
+                "via": codes(&["session", "token"]),
+                "csrf": { "type": ["string", "null"], "description": "The CSRF token of a cookie session." },
+                "permissions": strings(),
+                "scope": object(&["trail"], json!({ "node_id": nullable("integer"), "trail": strings() }))
+            }),
+        ),
+    );
+    m.insert(
+        "LoggedOutEverywhere".into(),
+        object(&["ended"], json!({ "ended": { "type": "integer" } })),
+    );
+    m.insert(
+        "Token".into(),
+        object(
+            &["id", "name", "prefix"],
+            json!({
+                "id": id(), "user_id": id(), "name": s(), "prefix": s(), "created_at": ts(),
+                "last_used_at": nullable("integer"), "revoked_at": nullable("integer")
+            }),
+        ),
+    );
+    m.insert("NewToken".into(), object(&["name"], json!({ "name": s() })));
+    m.insert("TokenCreated".into(), object(&["id", "name", "token"], json!({
+            "id": id(), "name": s(), "token": { "type": "string", "description": "The secret, shown only in this response." }
+        })));
+    m.insert(
+        "Node".into(),
+        object(
+            &["id", "kind", "name", "path"],
+            json!({
+                "id": id(), "parent_id": nullable("integer"), "kind": node_kinds(), "name": s(),
+                "code": nullable("string"), "path": s(), "created_at": ts(), "updated_at": ts()
+            }),
+        ),
+    );
+    m.insert(
+        "NodeInTree".into(),
+        json!({
+            "allOf": [r("Node"), object(&["depth", "residents"], json!({
+                "depth": { "type": "integer", "description": "Depth below the caller's own node." },
+                "residents": { "type": "integer", "description": "Residents in the node's whole subtree." }
+            }))]
+        }),
+    );
+    m.insert("NewNode".into(), object(&["kind", "name"], json!({
+            "parent_id": nullable("integer"), "kind": node_kinds(), "name": s(), "code": nullable("string")
+        })));
+    m.insert("NodePatch".into(), object(&[], json!({
+            "name": s(), "parent_id": { "type": "integer", "format": "int64", "description": "Move under this node." }
+        })));
+    m.insert("Unit".into(), object(&["id", "node_id", "name", "unit_type"], json!({
+            "id": id(), "node_id": id(), "node_name": s(), "node_path": s(), "name": s(), "unit_type": unit_types(),
+            "responsible_name": s(), "responsible_phone": s(), "created_at": ts(), "updated_at": ts()
+        })));
+    m.insert("UnitForm".into(), object(&["node_id", "name", "unit_type"], json!({
+            "node_id": id(), "name": s(), "unit_type": unit_types(), "responsible_name": s(), "responsible_phone": s()
+        })));
+    m.insert(
+        "ResidentSummary".into(),
+        object(
+            &["id", "name", "id_masked", "grid_id"],
+            json!({
+                "id": id(), "name": s(), "id_masked": s(), "phone_masked": nullable("string"), "sex": sex,
+                "birth_date": date, "grid_id": id(), "grid_name": s(), "tags": strings()
+            }),
+        ),
+    );
+    m.insert("ResidentPage".into(), page_of("ResidentSummary"));
+    m.insert("Contact".into(), object(&["id", "relation", "name"], json!({
+            "id": id(), "relation": s(), "name": s(), "phone": nullable("string"), "linked_resident_id": nullable("integer")
+        })));
+    m.insert("Resident".into(), object(&["id", "name", "id_number", "grid_id", "version"], json!({
+            "id": id(), "name": s(), "id_number": { "type": "string", "description": "Masked." },
+            "id_number_full": { "type": "boolean" }, "sex": sex, "birth_date": date, "age": nullable("integer"),
+            "address": s(), "grid_id": id(), "grid_trail": strings(),
+            "phones": { "type": "array", "items": { "type": "string" }, "description": "Masked." },
+            "phones_full": { "type": "boolean" }, "tags": strings(), "contacts": list_of("Contact"),
+            "version": id(), "updated_at": ts()
+        })));
+    m.insert("ResidentForm".into(), object(&["name", "id_number", "grid_id"], json!({
+            "name": s(), "id_number": s(), "grid_id": id(),
+            "phones": { "type": "string", "description": "Phones separated by `;`, `,` or `、`." },
+            "address": s(),
+            "tags": { "type": "string", "description": "Tags separated by `;`, `,` or `、`." },
+            "contacts": { "type": "string", "description": "`relation:name:phone-or-ID`, separated by `;`." },
+            "expected_version": { "type": ["integer", "null"], "description": "Refuse the update unless the stored version is this one." }
+        })));
+    m.insert("RevealRequest".into(), json!({
+            "oneOf": [
+                object(&["field"], json!({ "field": { "const": "id_number" } })),
+                object(&["field", "index"], json!({ "field": { "const": "phone" }, "index": { "type": "integer", "minimum": 0, "description": "Position in `phones`." } })),
+                object(&["field", "index"], json!({ "field": { "const": "contact_phone" }, "index": { "type": "integer", "description": "The contact's `id`." } }))
+            ]
+        }));
+    m.insert(
+        "RevealResponse".into(),
+        json!({ "allOf": [r("RevealRequest"), object(&["value"], json!({ "value": { "type": "string", "description": "The full value." } }))] }),
+    );
+    m.insert("ImportReport".into(), object(&["rows", "inserted", "updated", "rejected"], json!({
+            "rows": { "type": "integer" }, "inserted": { "type": "integer" }, "updated": { "type": "integer" },
+            "rejected": { "type": "array", "items": object(&["row", "column", "reason", "message"], json!({
+                "row": { "type": "integer", "description": "Row number as the spreadsheet shows it (the header is row 1)." },
+                "column": s(), "reason": s(),
+                "message": { "type": "string", "description": "Row, column and reason in one sentence." }
+            })) }
+        })));
+    m.insert("AuditEntry".into(), object(&["seq", "at", "actor", "action", "target", "hash"], json!({
+            "seq": id(), "at": ts(), "actor_id": id(), "actor": s(), "action": s(), "target": s(), "detail": s(),
+            "ip": s(), "prev_hash": s(), "hash": s()
+        })));
+    m.insert("AuditPage".into(), page_of("AuditEntry"));
+    m.insert(
+        "AuditVerify".into(),
+        object(
+            &["entries", "ok"],
+            json!({
+                "entries": id(), "ok": { "type": "boolean" }, "problem": nullable("string")
+            }),
+        ),
+    );
+    m.insert("HomeStats".into(), object(&["townships", "villages", "grids", "units", "residents", "users"], json!({
+            "townships": id(), "villages": id(), "grids": id(), "units": id(), "residents": id(), "users": id(),
+            "residents_by_tag": { "type": "array", "description": "[tag, count] pairs, most frequent first.",
+                "items": { "type": "array", "prefixItems": [s(), id()] } }
+        })));
+    Value::Object(m)
+}
