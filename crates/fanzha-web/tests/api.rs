@@ -1,0 +1,12 @@
+//! API tests: the real app on port 0 with a fresh SQLite database and the
+//! labelled demo, driven over HTTP.
+
+#[path = "api/support.rs"]
+mod support;
+
+#[path = "api/garbage.rs"]
+mod garbage;
+#[path = "api/matrix.rs"]
+mod matrix;
+#[path = "api/routes.rs"]
+mod routes;
