@@ -1,5 +1,6 @@
 //! `fanzha`: the anti-fraud platform's one binary.
 
+mod bench;
 mod config;
 
 use anyhow::{Context, Result, bail};
@@ -47,6 +48,9 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Benchmarks of whole paths; each prints its figures (JSON with --json).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
 #[derive(Args)]
@@ -255,6 +259,7 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Bench(cmd) => bench::run(cmd).await?,
         Command::Audit(AuditCmd::Verify { json }) => {
             let app = open_app(&cfg).await?;
             let r = app.verify_audit().await.map_err(app_err)?;
