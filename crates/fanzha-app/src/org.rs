@@ -45,8 +45,17 @@ impl App {
                 NodeView { depth: node.path.depth().saturating_sub(base), residents, node }
             })
             .collect();
-        out.sort_by(|a, b| sort_key(&a.node).cmp(&sort_key(&b.node)));
+        out.sort_by_key(|a| sort_key(&a.node));
         Ok(out)
+    }
+
+    /// The nodes the actor may see, in tree order, without counting
+    /// residents: for pickers and names, where the counts would cost a scan.
+    pub async fn org_nodes(&self, actor: &Actor) -> Result<Vec<OrgNode>> {
+        let scope = self.gate(actor, Action::ViewOrg)?;
+        let mut nodes = self.store.list_nodes(&scope).await?;
+        nodes.sort_by_key(sort_key);
+        Ok(nodes)
     }
 
     /// One node, if it is in the actor's scope.

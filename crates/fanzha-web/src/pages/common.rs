@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get};
-use fanzha_app::org::NodeView;
+use fanzha_app::model::OrgNode;
 use fanzha_app::{Actor, AppError};
 use fanzha_core::i18n::{Msg, tr};
 use fanzha_core::org::NodeKind;
@@ -119,24 +119,27 @@ pub struct NodeOpt {
     pub trail: String,
 }
 
-/// Node pickers from the tree in the user's scope, in tree order.
-pub fn node_options(tree: &[NodeView]) -> Vec<NodeOpt> {
-    let by_id: HashMap<i64, &NodeView> = tree.iter().map(|n| (n.node.id.0, n)).collect();
-    tree.iter()
+/// Node pickers from the nodes in the user's scope, in tree order (as
+/// `App::org_nodes` gives them). Depth counts from the top of the scope.
+pub fn node_options(nodes: &[OrgNode]) -> Vec<NodeOpt> {
+    let by_id: HashMap<i64, &OrgNode> = nodes.iter().map(|n| (n.id.0, n)).collect();
+    let top = nodes.iter().map(|n| n.path.depth()).min().unwrap_or(0);
+    nodes
+        .iter()
         .map(|n| {
             let trail: Vec<&str> = n
-                .node
                 .path
                 .ids()
                 .iter()
                 .filter_map(|id| by_id.get(&id.0))
-                .map(|x| x.node.name.as_str())
+                .map(|x| x.name.as_str())
                 .collect();
+            let depth = n.path.depth().saturating_sub(top);
             NodeOpt {
-                id: n.node.id.0,
-                kind: n.node.kind.code(),
-                depth: n.depth,
-                label: format!("{}{}", "\u{3000}".repeat(n.depth), n.node.name),
+                id: n.id.0,
+                kind: n.kind.code(),
+                depth,
+                label: format!("{}{}", "\u{3000}".repeat(depth), n.name),
                 trail: trail.join(" / "),
             }
         })
@@ -144,8 +147,8 @@ pub fn node_options(tree: &[NodeView]) -> Vec<NodeOpt> {
 }
 
 /// Only the grids, for the resident forms.
-pub fn grid_options(tree: &[NodeView]) -> Vec<NodeOpt> {
-    node_options(tree)
+pub fn grid_options(nodes: &[OrgNode]) -> Vec<NodeOpt> {
+    node_options(nodes)
         .into_iter()
         .filter(|o| o.kind == NodeKind::Grid.code())
         .collect()

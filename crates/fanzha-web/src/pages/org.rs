@@ -227,7 +227,8 @@ async fn render_node(
         })
         .collect();
     // A node may move under any other node of its parent's kind.
-    let parents: Vec<NodeOpt> = node_options(&tree)
+    let plain: Vec<fanzha_app::model::OrgNode> = tree.iter().map(|n| n.node.clone()).collect();
+    let parents: Vec<NodeOpt> = node_options(&plain)
         .into_iter()
         .filter(|o| {
             NodeKind::parse(o.kind).ok().and_then(|k| k.child()) == Some(node.kind)
@@ -424,7 +425,7 @@ async fn units_page(
     Signed(ctx, actor): Signed,
     Query(q): Query<UnitsQ>,
 ) -> Response {
-    let tree = match st.app.org_tree(&actor).await {
+    let tree = match st.app.org_nodes(&actor).await {
         Ok(t) => t,
         Err(e) => return fail(&ctx, e),
     };
@@ -540,7 +541,7 @@ async fn render_unit_form(
             AppError::Forbidden(Msg::new("error.forbidden_action").arg("action", Action::EditOrg.code())),
         );
     }
-    let tree = match st.app.org_tree(actor).await {
+    let tree = match st.app.org_nodes(actor).await {
         Ok(t) => t,
         Err(e) => return fail(ctx, e),
     };

@@ -148,7 +148,7 @@ async fn list(State(st): State<AppState>, Signed(ctx, actor): Signed, Query(q): 
     if !actor.can(Action::ViewResidents) {
         return fail(&ctx, forbidden(Action::ViewResidents));
     }
-    let tree = match st.app.org_tree(&actor).await {
+    let tree = match st.app.org_nodes(&actor).await {
         Ok(t) => t,
         Err(e) => return fail(&ctx, e),
     };
@@ -542,7 +542,7 @@ async fn render_form(
     if !actor.can(Action::EditResidents) {
         return fail(ctx, forbidden(Action::EditResidents));
     }
-    let tree = match st.app.org_tree(actor).await {
+    let tree = match st.app.org_nodes(actor).await {
         Ok(t) => t,
         Err(e) => return fail(ctx, e),
     };
@@ -569,7 +569,7 @@ async fn render_form(
 }
 
 async fn new_page(State(st): State<AppState>, Signed(ctx, actor): Signed) -> Response {
-    let tree = st.app.org_tree(&actor).await.unwrap_or_default();
+    let tree = st.app.org_nodes(&actor).await.unwrap_or_default();
     // A grid worker bound to one grid gets it preselected.
     let grids = grid_options(&tree);
     let input = ResidentInput {
@@ -686,7 +686,7 @@ async fn render_import(
     if !actor.can(Action::ImportResidents) {
         return fail(ctx, forbidden(Action::ImportResidents));
     }
-    let tree = match st.app.org_tree(actor).await {
+    let tree = match st.app.org_nodes(actor).await {
         Ok(t) => t,
         Err(e) => return fail(ctx, e),
     };

@@ -39,7 +39,7 @@ struct OkQ {
 
 /// Names of the nodes, for the list.
 async fn node_trails(st: &AppState, actor: &Actor) -> Result<HashMap<i64, String>, AppError> {
-    let tree = st.app.org_tree(actor).await?;
+    let tree = st.app.org_nodes(actor).await?;
     Ok(node_options(&tree).into_iter().map(|o| (o.id, o.trail)).collect())
 }
 
@@ -135,7 +135,7 @@ async fn render_form(
     if !actor.can(Action::ManageUsers) {
         return fail(ctx, forbidden());
     }
-    let tree = match st.app.org_tree(actor).await {
+    let tree = match st.app.org_nodes(actor).await {
         Ok(t) => t,
         Err(e) => return fail(ctx, e),
     };
