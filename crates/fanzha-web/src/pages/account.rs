@@ -32,10 +32,10 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// `?first=1` (after a login that must change the password) is accepted
+/// and needs no handling: the page shows the notice while the change is due.
 #[derive(Deserialize, Default)]
 struct AccountQ {
-    #[serde(default)]
-    first: Option<String>,
     #[serde(default)]
     ok: Option<String>,
 }
@@ -48,7 +48,6 @@ struct Extra {
     token_name: String,
     new_secret: Option<String>,
     flash: Option<String>,
-    first: bool,
 }
 
 async fn account_page(
@@ -58,7 +57,6 @@ async fn account_page(
 ) -> Response {
     let extra = Extra {
         flash: flash(&ctx, q.ok.as_deref()),
-        first: q.first.is_some(),
         ..Default::default()
     };
     render(&st, &ctx, &actor, extra).await
@@ -109,7 +107,6 @@ async fn render(st: &AppState, ctx: &Ctx, actor: &Actor, extra: Extra) -> Respon
             },
             scope => scope,
             must_change => actor.user.must_change_password,
-            first => extra.first,
             can_tokens => can_tokens,
             tokens => tokens,
             new_secret => extra.new_secret,
@@ -150,7 +147,6 @@ async fn change_password(
             let extra = Extra {
                 which: "password",
                 error: Some(e),
-                first: actor.user.must_change_password,
                 ..Default::default()
             };
             render(&st, &ctx, &actor, extra).await
