@@ -163,6 +163,18 @@ fn stix_pattern_parser_never_panics() {
         }
         Ok(())
     });
+    run("stix string literals round-trip", ".{0,60}", |s| {
+        let p = format!(
+            "[url:value = {}] OR [domain-name:value = {}]",
+            quote(&s),
+            quote(&s)
+        );
+        let e = parse_pattern(&p).map_err(|e| TestCaseError::fail(format!("{p}: {e}")))?;
+        let alts = disjuncts(&e).map_err(|u| TestCaseError::fail(u.to_string()))?;
+        let values: Vec<String> = alts.into_iter().filter_map(Result::ok).map(|(_, v)| v).collect();
+        prop_assert_eq!(values, vec![s.clone(), s]);
+        Ok(())
+    });
 }
 
 #[test]

@@ -340,13 +340,40 @@ pub(crate) fn select<'a>(
             v.push(it);
         }
     }
-    v.sort_by(|a, b| (a.kind, &a.value, a.id).cmp(&(b.kind, &b.value, b.id)));
+    v.sort_by(|a, b| order(a, b));
     let before = v.len();
     v.dedup_by(|b, a| a.kind == b.kind && a.value == b.value);
     for _ in v.len()..before {
         skips.add(ExportSkip::Duplicate);
     }
     v
+}
+
+/// A total order: kind and value first, then everything else, so that the
+/// item kept from a repeated kind and value does not depend on input order.
+fn order(a: &ExportItem, b: &ExportItem) -> std::cmp::Ordering {
+    (
+        a.kind,
+        &a.value,
+        a.id,
+        a.updated_at,
+        a.created_at,
+        a.status,
+        a.confidence,
+    )
+        .cmp(&(
+            b.kind,
+            &b.value,
+            b.id,
+            b.updated_at,
+            b.created_at,
+            b.status,
+            b.confidence,
+        ))
+        .then_with(|| {
+            (a.fraud_type, a.valid_from, a.valid_until).cmp(&(b.fraud_type, b.valid_from, b.valid_until))
+        })
+        .then_with(|| (&a.tags, &a.source, &a.description).cmp(&(&b.tags, &b.source, &b.description)))
 }
 
 fn valid_at(it: &ExportItem, at: Timestamp) -> bool {
