@@ -136,12 +136,25 @@ impl App {
     /// units or users is refused, and the refusal says what it holds.
     pub async fn delete_node(&self, actor: &Actor, id: NodeId) -> Result<()> {
         let scope = self.gate(actor, Action::EditOrg)?;
-        self.node_in(&scope, id).await?;
+        let node = self.node_in(&scope, id).await?;
         let audit = self.audit(actor, "org.node.delete", format!("node:{id}"), "");
         match self.store.delete_node(id, &audit).await {
             Ok(()) => Ok(()),
             Err(fanzha_store::StoreError::Conflict { reason }) => {
-                Err(AppError::Conflict(Msg::new("org.delete_refused").arg("reason", reason)))
+                // Say what the node still holds, in the user's language.
+                let children = self.store.node_children(&Scope::All, id).await?.len();
+                let c = self.store.scope_counts(&Scope::Subtree(node.path.clone())).await?;
+                if children + c.residents as usize + c.units as usize + c.users as usize > 0 {
+                    Err(AppError::Conflict(
+                        Msg::new("org.delete_refused_counts")
+                            .arg("children", children)
+                            .arg("residents", c.residents)
+                            .arg("units", c.units)
+                            .arg("users", c.users),
+                    ))
+                } else {
+                    Err(AppError::Conflict(Msg::new("org.delete_refused").arg("reason", reason)))
+                }
             }
             Err(e) => Err(e.into()),
         }

@@ -276,7 +276,7 @@ impl ResidentForm {
 }
 
 fn field_error((column, reason): FieldErr) -> AppError {
-    AppError::Invalid(Msg::new("resident.field_error").arg("column", column).arg("reason", reason.render(Default::default())))
+    AppError::Invalid(Msg::new("resident.field_error").arg("column", column).arg_msg("reason", reason))
 }
 
 /// Header aliases of the import and export columns.

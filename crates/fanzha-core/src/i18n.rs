@@ -84,14 +84,23 @@ pub struct Msg {
     pub key: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<(String, String)>,
+    /// Arguments that are messages themselves, rendered in the same language.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nested: Vec<(String, Msg)>,
 }
 
 impl Msg {
     pub fn new(key: &str) -> Msg {
-        Msg { key: key.to_string(), args: Vec::new() }
+        Msg { key: key.to_string(), args: Vec::new(), nested: Vec::new() }
     }
     pub fn arg(mut self, name: &str, value: impl ToString) -> Msg {
         self.args.push((name.to_string(), value.to_string()));
+        self
+    }
+    /// An argument that is itself a message, e.g. the reason inside
+    /// "row 3, column id_number: {reason}".
+    pub fn arg_msg(mut self, name: &str, value: Msg) -> Msg {
+        self.nested.push((name.to_string(), value));
         self
     }
     /// The message in `lang`, placeholders filled.
@@ -99,6 +108,9 @@ impl Msg {
         let mut s = tr(lang, &self.key).to_string();
         for (k, v) in &self.args {
             s = s.replace(&format!("{{{k}}}"), v);
+        }
+        for (k, m) in &self.nested {
+            s = s.replace(&format!("{{{k}}}"), &m.render(lang));
         }
         s
     }
@@ -133,5 +145,8 @@ mod tests {
         let m = Msg::new("import.row_error").arg("row", 3).arg("column", "id_number").arg("reason", "x");
         assert!(m.render(Lang::En).contains('3'));
         assert_eq!(tr(Lang::Zh, "no.such.key"), "no.such.key");
+        let nested = Msg::new("resident.field_error").arg("column", "name").arg_msg("reason", Msg::new("resident.name_empty"));
+        assert_eq!(nested.render(Lang::En), "name: The name is empty");
+        assert_eq!(nested.render(Lang::Zh), "name：姓名不能为空");
     }
 }
