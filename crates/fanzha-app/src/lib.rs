@@ -81,6 +81,8 @@ pub struct AppConfig {
     pub session_hours: u32,
     /// Largest accepted upload.
     pub max_upload_bytes: usize,
+    /// The intelligence base: lifetimes, snapshot directory, rate limits…
+    pub intel: intel::state::IntelConfig,
 }
 
 impl AppConfig {
@@ -92,6 +94,7 @@ impl AppConfig {
             lockout_minutes: 15,
             session_hours: 12,
             max_upload_bytes: 20 * 1024 * 1024,
+            intel: intel::state::IntelConfig::default(),
         }
     }
 }
@@ -102,6 +105,8 @@ pub struct App {
     pub(crate) cipher: FieldCipher,
     pub(crate) cfg: AppConfig,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The live intel index, allowlist matcher and their background task.
+    pub(crate) intel: intel::state::IntelState,
 }
 
 /// How the actor proved who they are.
@@ -140,7 +145,10 @@ impl Actor {
 impl App {
     pub fn new(store: Arc<dyn Store>, cfg: AppConfig, clock: Arc<dyn Clock>) -> Result<Arc<App>> {
         let cipher = FieldCipher::new(&cfg.master_key)?;
-        Ok(Arc::new(App { store, cipher, cfg, clock }))
+        Ok(Arc::new_cyclic(|me| {
+            let intel = intel::state::IntelState::new(&cfg.intel, me.clone());
+            App { store, cipher, cfg, clock, intel }
+        }))
     }
 
     pub fn now(&self) -> Timestamp {

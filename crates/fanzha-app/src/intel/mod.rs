@@ -1,1 +1,10 @@
 pub mod formats;
+pub mod allowlist;
+pub mod disposal;
+pub mod export;
+pub mod import;
+pub mod lookup;
+pub mod ratelimit;
+pub mod reports;
+pub mod service;
+pub mod state;
