@@ -40,6 +40,7 @@ mod sqlite;
 pub mod testing;
 
 pub use error::StoreError;
+pub use events::*;
 pub use intel::*;
 pub use model::*;
 
@@ -67,14 +68,15 @@ pub async fn open(cfg: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// The store API. Use it as `Arc<dyn Store>`. The intelligence base is its
-/// supertrait [`IntelStore`] (bring that trait into scope to call it).
+/// supertrait [`IntelStore`], the detection pipeline's data [`EventStore`]
+/// (bring those traits into scope to call them).
 ///
 /// Conventions: `get_*`/`*_by_*` return `Ok(None)` for missing or
 /// out-of-scope records; mutations return [`StoreError::NotFound`] for a
 /// missing target, [`StoreError::Invalid`] for input that breaks a rule and
 /// [`StoreError::Conflict`] for collisions with stored data.
 #[async_trait]
-pub trait Store: IntelStore + Send + Sync {
+pub trait Store: IntelStore + EventStore + Send + Sync {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
@@ -390,7 +392,8 @@ macro_rules! run {
     (@begin read, $c:expr) => { pg::begin_read($c) };
 }
 
-// Declared after `run!` so that its `impl IntelStore for DbStore` can use it.
+// Declared after `run!` so that their `impl … for DbStore` can use it.
+pub mod events;
 pub mod intel;
 
 fn now_ms() -> i64 {

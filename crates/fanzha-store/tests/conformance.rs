@@ -17,6 +17,9 @@ use std::sync::Arc;
 /// The intelligence-base cases (`tests/conformance_intel/mod.rs`).
 mod conformance_intel;
 use conformance_intel::*;
+/// The detection pipeline's cases (`tests/conformance_events/mod.rs`).
+mod conformance_events;
+use conformance_events::*;
 
 // ---------------------------------------------------------------- harness
 
@@ -29,8 +32,8 @@ async fn sqlite_store() -> (DbStore, tempfile::TempDir) {
     .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        2,
-        "first migrate applies the foundation and intel"
+        3,
+        "first migrate applies the foundation, intel and detection"
     );
     (store, dir)
 }
@@ -47,8 +50,8 @@ async fn pg_store() -> Option<PgTestStore> {
                 .expect("cannot reach the PostgreSQL server named by FANZHA_TEST_PG");
             assert_eq!(
                 pg.store.migrate().await.unwrap(),
-                2,
-                "first migrate applies the foundation and intel"
+                3,
+                "first migrate applies the foundation, intel and detection"
             );
             Some(pg)
         }
@@ -133,7 +136,14 @@ conformance!(
     intel_active_pages_sightings_and_expiry,
     intel_allowlist,
     intel_reports,
-    intel_disposals_and_import_jobs;
+    intel_disposals_and_import_jobs,
+    events_append_is_idempotent_and_ordered,
+    events_reject_bad_input_whole,
+    pipeline_commit_is_idempotent,
+    leads_scope_filters_and_status,
+    leads_import_is_idempotent_by_upstream_id,
+    rules_versions_and_activation,
+    resident_directory_and_fingerprint;
     raw: tampering_breaks_the_chain,
     concurrent_migrations_apply_once,
 );
@@ -2118,7 +2128,9 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
     // The harness migrated once; start over on an empty schema of the same
     // backend by dropping everything the migration made.
     raw.raw_execute(
-        "DROP TABLE intel_state; DROP TABLE intel_import_jobs; DROP TABLE intel_disposal_items; \
+        "DROP TABLE lead_events; DROP TABLE leads; DROP TABLE event_signals; \
+         DROP TABLE pipeline_checkpoints; DROP TABLE events; DROP TABLE rules_versions; \
+         DROP TABLE intel_state; DROP TABLE intel_import_jobs; DROP TABLE intel_disposal_items; \
          DROP TABLE intel_disposals; DROP TABLE intel_reports; DROP TABLE intel_allowlist; \
          DROP TABLE indicator_tags; DROP TABLE indicators; \
          DROP TABLE audit_head; DROP TABLE audit_log; DROP TABLE settings; DROP TABLE api_tokens; \
@@ -2140,8 +2152,8 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
         applied += r.await.unwrap().unwrap();
     }
     assert_eq!(
-        applied, 2,
-        "exactly one of the concurrent runs applies the two migrations"
+        applied, 3,
+        "exactly one of the concurrent runs applies the three migrations"
     );
     let t = tree(&s).await;
     assert!(s.get_node(&Scope::All, t.grid_a1).await.unwrap().is_some());

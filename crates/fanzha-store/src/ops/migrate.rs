@@ -26,6 +26,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_intel.sql"),
         postgres: include_str!("../../migrations/postgres/0002_intel.sql"),
     },
+    Migration {
+        version: 3,
+        name: "detection",
+        sqlite: include_str!("../../migrations/sqlite/0003_detection.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_detection.sql"),
+    },
 ];
 
 /// Arbitrary key of the PostgreSQL advisory lock that keeps two processes

@@ -3,6 +3,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod events;
 pub(crate) mod intel;
 pub(crate) mod migrate;
 pub(crate) mod org;
