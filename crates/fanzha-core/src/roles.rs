@@ -53,6 +53,14 @@ pub enum Action {
     ReviewReports,
     /// Record disposal requests (处置) and their outcomes.
     ManageDisposal,
+    /// See leads (线索) in the user's scope, with their evidence (masked).
+    ViewLeads,
+    /// Change the detection rules and run backtests.
+    EditRules,
+    /// Send events to the detection pipeline (machine feeds, `fanzha ingest`).
+    IngestEvents,
+    /// Import leads pushed by an upper-level center (上级推送).
+    ImportLeads,
 }
 
 impl Action {
@@ -76,6 +84,10 @@ impl Action {
         Action::ManageAllowlist,
         Action::ReviewReports,
         Action::ManageDisposal,
+        Action::ViewLeads,
+        Action::EditRules,
+        Action::IngestEvents,
+        Action::ImportLeads,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -99,6 +111,10 @@ impl Action {
             Action::ManageAllowlist => "manage_allowlist",
             Action::ReviewReports => "review_reports",
             Action::ManageDisposal => "manage_disposal",
+            Action::ViewLeads => "view_leads",
+            Action::EditRules => "edit_rules",
+            Action::IngestEvents => "ingest_events",
+            Action::ImportLeads => "import_leads",
         }
     }
 }
@@ -123,6 +139,12 @@ impl Role {
             ExportIntel => matches!(self, Analyst | Leader),
             LookupIntel => matches!(self, Analyst | Officer | GridWorker),
             ManageAllowlist => matches!(self, Admin),
+            // Leads name people being defrauded: the staff who act on them,
+            // inside their scope; not the administrator, not unit liaisons.
+            ViewLeads => matches!(self, Analyst | Officer | GridWorker | Leader),
+            EditRules | ImportLeads => matches!(self, Analyst),
+            // Feeds run under an analyst's or the administrator's API token.
+            IngestEvents => matches!(self, Analyst | Admin),
         }
     }
 
@@ -174,6 +196,23 @@ mod tests {
         assert_eq!(allowed(Role::Leader), vec![ViewIntel, ExportIntel]);
         assert_eq!(allowed(Role::Officer), vec![ViewIntel, LookupIntel]);
         assert_eq!(allowed(Role::GridWorker), vec![LookupIntel]);
+        assert!(allowed(Role::UnitLiaison).is_empty());
+    }
+
+    /// The detection pipeline, role by role.
+    #[test]
+    fn detection_actions() {
+        use Action::*;
+        let detection = [ViewLeads, EditRules, IngestEvents, ImportLeads];
+        let allowed = |r: Role| -> Vec<Action> { detection.iter().copied().filter(|a| r.can(*a)).collect() };
+        assert_eq!(
+            allowed(Role::Analyst),
+            vec![ViewLeads, EditRules, IngestEvents, ImportLeads]
+        );
+        assert_eq!(allowed(Role::Officer), vec![ViewLeads]);
+        assert_eq!(allowed(Role::GridWorker), vec![ViewLeads]);
+        assert_eq!(allowed(Role::Leader), vec![ViewLeads]);
+        assert_eq!(allowed(Role::Admin), vec![IngestEvents]);
         assert!(allowed(Role::UnitLiaison).is_empty());
     }
 
