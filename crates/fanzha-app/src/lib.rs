@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod home;
 pub mod intel;
+pub mod notify;
 pub mod org;
 pub mod residents;
 pub mod table;

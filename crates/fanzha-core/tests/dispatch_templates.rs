@@ -215,3 +215,44 @@ fn partial_sets_fall_back_to_generic_and_warn() {
         Err(TemplateError::UnknownKey { .. })
     ));
 }
+
+#[test]
+fn template_errors_are_in_the_catalogue() {
+    use fanzha_core::i18n;
+    let errors = [
+        TemplateError::Toml {
+            file: "sms.toml",
+            reason: "x".into(),
+        },
+        TemplateError::UnknownPlaceholder {
+            kind: "sms",
+            key: "generic".into(),
+            name: "x".into(),
+        },
+        TemplateError::Malformed {
+            kind: "sms",
+            key: "generic".into(),
+            at: 0,
+        },
+        TemplateError::BadLength {
+            kind: "sms",
+            key: "generic".into(),
+        },
+        TemplateError::UnknownKey { key: "x".into() },
+        TemplateError::NoGeneric { kind: "sms" },
+        TemplateError::MissingValue {
+            placeholder: "station",
+        },
+        TemplateError::BadValue {
+            placeholder: "center",
+        },
+        TemplateError::NameNeedsSalutation,
+        TemplateError::Invalid {
+            key: "x".into(),
+            reason: "y".into(),
+        },
+    ];
+    for e in errors {
+        assert!(i18n::has(e.key()), "catalogue lacks {}", e.key());
+    }
+}
