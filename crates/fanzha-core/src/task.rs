@@ -15,9 +15,9 @@
 //! leads to, and some outcomes need evidence first:
 //!
 //! * 已被骗 ([`Outcome::Defrauded`]) carries the loss in fen, which must be above 0;
-//! * 劝阻成功 needs an attempt that reached the person (or delivered an
-//!   automatic warning), 拒绝配合 an attempt that reached them or was hung up
-//!   on, 无法联系 at least one attempt;
+//! * 劝阻成功 needs an attempt that reached the person (or, for a task
+//!   worked automatically, delivered the warning), 拒绝配合 an attempt that
+//!   reached them or was hung up on, 无法联系 at least one attempt;
 //! * 未被骗/误报 and 非本辖区 need nothing.
 //!
 //! Recording an outcome is idempotent: the same outcome submitted again
@@ -435,11 +435,23 @@ impl Task {
         }
     }
 
-    /// When the person was first reached or an automatic warning delivered.
+    /// Whether an attempt with `result` counts as contact for this task: the
+    /// person was reached, or, for a task worked automatically (warning SMS,
+    /// robocall), the warning was delivered. A delivered SMS does not meet a
+    /// task that needs people to talk to the person.
+    pub fn counts_as_contact(&self, result: ContactResult) -> bool {
+        match result {
+            ContactResult::Reached => true,
+            ContactResult::Delivered => self.plan.method.is_automatic(),
+            _ => false,
+        }
+    }
+
+    /// When the person was first contacted ([`Task::counts_as_contact`]).
     pub fn contacted_at(&self) -> Option<Timestamp> {
         self.attempts
             .iter()
-            .filter(|a| a.result.is_contact())
+            .filter(|a| self.counts_as_contact(a.result))
             .map(|a| a.at)
             .min()
     }
@@ -555,7 +567,7 @@ impl Task {
             Outcome::Defrauded { loss_fen } if loss_fen <= 0 || loss_fen > MAX_LOSS_FEN => {
                 Err(TaskError::LossRequired)
             }
-            Outcome::Dissuaded if !self.attempts.iter().any(|a| a.result.is_contact()) => {
+            Outcome::Dissuaded if self.contacted_at().is_none() => {
                 Err(TaskError::NotReached { outcome: kind })
             }
             Outcome::Refused

@@ -8,14 +8,19 @@ use fanzha_core::i18n::{self, Lang};
 use fanzha_core::task::{Effect, Task, TaskError, TaskEvent, TaskState};
 
 fn fixture(name: &str) -> Task {
-    let mut t = new_task(Grade::Critical, Some(LOC));
+    let grade = if name.starts_with("low_") {
+        Grade::Low
+    } else {
+        Grade::Critical
+    };
+    let mut t = new_task(grade, Some(LOC));
     let steps: &[&str] = match name {
         "pending" => &[],
         "accepted" => &["accept:1"],
         "contacting" => &["attempt:call:no_answer:1"],
         "contacting_reached" => &["attempt:call:reached:1"],
         "contacting_hung_up" => &["attempt:call:hung_up:1"],
-        "contacting_delivered" => &["attempt:sms:delivered"],
+        "contacting_delivered" | "low_delivered" => &["attempt:sms:delivered"],
         "escalated" => &["escalate:0"],
         "done_dissuaded" => &["attempt:call:reached:1", "close:dissuaded"],
         "done_defrauded" => &["close:defrauded:500000"],

@@ -557,7 +557,8 @@ impl Policy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overdue {
-    /// Nobody reached the person (or delivered the warning) by `contact_due`.
+    /// Nobody reached the person by `contact_due` (for automatic methods, no
+    /// warning was delivered either).
     Contact,
     /// Nobody met the person at a visit by `visit_due`.
     Visit,
