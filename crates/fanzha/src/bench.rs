@@ -25,6 +25,9 @@ pub enum BenchCmd {
     /// rows of several kinds) into a fresh SQLite store, check that every bad
     /// row was reported and every good row stored, and print the figures.
     Import(ImportArgs),
+    /// The compiled intel index at scale: build time, bytes per indicator,
+    /// per-kind lookup latency, domain-suffix ratio (see `bench_intel.rs`).
+    Intel(crate::bench_intel::IntelArgs),
 }
 
 #[derive(Args)]
@@ -50,6 +53,7 @@ pub struct ImportArgs {
 pub async fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Import(args) => import(args).await,
+        BenchCmd::Intel(args) => crate::bench_intel::run(args),
     }
 }
 

@@ -1,7 +1,9 @@
 //! `fanzha`: the anti-fraud platform's one binary.
 
 mod bench;
+mod bench_intel;
 mod config;
+mod intel_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -51,6 +53,13 @@ enum Command {
     /// Benchmarks of whole paths; each prints its figures (JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Import files into the intelligence base.
+    #[command(subcommand)]
+    Import(intel_cli::ImportCmd),
+    /// Export block lists and spreadsheets of indicators (处置导出).
+    Export(intel_cli::ExportArgs),
+    /// Check values against the intelligence base (风险查询).
+    Lookup(intel_cli::LookupArgs),
 }
 
 #[derive(Args)]
@@ -131,6 +140,7 @@ async fn open_app(cfg: &Config) -> Result<Arc<App>> {
     app_cfg.lockout_minutes = cfg.lockout_minutes;
     app_cfg.session_hours = cfg.session_hours;
     app_cfg.max_upload_bytes = cfg.max_upload_mb * 1024 * 1024;
+    app_cfg.intel.snapshot_dir = Some(cfg.data_dir.clone());
     let app = App::new(store, app_cfg, Arc::new(SystemClock)).context("starting the application")?;
     let n = app.migrate().await.context("migrating the database")?;
     if n > 0 {
@@ -202,9 +212,11 @@ async fn run(cli: Cli) -> Result<()> {
             if app.needs_setup().await.map_err(app_err)? {
                 println!("尚无管理员 / no administrator yet: open http://{addr}/setup or run `fanzha user add NAME --admin`");
             }
+            app.start_intel().await.map_err(app_err)?;
             println!("Fanzha 已启动 / listening on http://{addr}/");
             tracing::info!(%addr, backend = app.backend(), demo, "serving");
             fanzha_web::serve(listener, router).await?;
+            app.stop_intel().await;
         }
         Command::Demo(args) => {
             let app = open_app(&cfg).await?;
@@ -260,6 +272,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench(cmd) => bench::run(cmd).await?,
+        Command::Import(cmd) => intel_cli::import(open_app(&cfg).await?, cmd).await?,
+        Command::Export(args) => intel_cli::export(open_app(&cfg).await?, args).await?,
+        Command::Lookup(args) => intel_cli::lookup(open_app(&cfg).await?, args).await?,
         Command::Audit(AuditCmd::Verify { json }) => {
             let app = open_app(&cfg).await?;
             let r = app.verify_audit().await.map_err(app_err)?;
