@@ -17,11 +17,14 @@ pub struct VerifyReport {
 
 const BATCH: usize = 5_000;
 
+/// Deepest page a list may ask for; keeps offsets far from overflow.
+const MAX_PAGE: usize = 1_000_000;
+
 impl App {
     pub async fn audit_log(&self, actor: &Actor, mut filter: AuditFilter, page: usize, per_page: usize) -> Result<Page<AuditEntry>> {
         self.gate(actor, Action::ViewAudit)?;
         let per_page = per_page.clamp(1, 500);
-        let page = page.max(1);
+        let page = page.clamp(1, MAX_PAGE);
         filter.limit = Some(per_page);
         filter.offset = (page - 1) * per_page;
         let (items, total) = self.store.list_audit(&filter).await?;

@@ -357,10 +357,10 @@ impl App {
         f.tag = q.tag.clone().filter(|t| !t.trim().is_empty());
         // age_min years old or more: born on or before today minus age_min years.
         if let Some(a) = q.age_min {
-            f.born_before = Date::new(today.year - a as i32, today.month, today.day.min(28));
+            f.born_before = Date::new(today.year - a.min(200) as i32, today.month, today.day.min(28));
         }
         if let Some(a) = q.age_max {
-            f.born_after = Date::new(today.year - a as i32 - 1, today.month, today.day.min(28));
+            f.born_after = Date::new(today.year - a.min(200) as i32 - 1, today.month, today.day.min(28));
         }
         f
     }
@@ -372,7 +372,7 @@ impl App {
             self.node_in(&scope, n).await?;
         }
         let per_page = q.per_page.unwrap_or(50).clamp(1, 500);
-        let page = q.page.unwrap_or(1).max(1);
+        let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
         let mut f = self.filter_for(q, Date::from_timestamp(self.now()));
         f.limit = Some(per_page);
         f.offset = (page - 1) * per_page;

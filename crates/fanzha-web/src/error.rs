@@ -69,15 +69,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         let lang = Ctx::from_request_parts(&mut parts, st).await.map(|c| c.lang).unwrap_or_default();
         match axum::Json::<T>::from_request(Request::from_parts(parts, body), st).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(e) => Err(ApiError(json_rejection(e), lang).into_response()),
+            Err(e) => Err(ApiError(json_rejection(e, st.cfg.max_body_bytes), lang).into_response()),
         }
     }
 }
 
-fn json_rejection(e: JsonRejection) -> AppError {
+fn json_rejection(e: JsonRejection, limit: usize) -> AppError {
     match e {
         JsonRejection::MissingJsonContentType(_) => AppError::invalid("error.json_content_type"),
-        JsonRejection::BytesRejection(_) => AppError::TooLarge { limit: 0 },
+        JsonRejection::BytesRejection(_) => AppError::TooLarge { limit },
         other => bad_request("error.bad_json", other.body_text()),
     }
 }
