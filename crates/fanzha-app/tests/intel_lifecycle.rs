@@ -644,6 +644,16 @@ async fn reports_make_pending_indicators(t: &TestApp) {
         ReportStatus::New
     );
 
+    // The indicator's detail lists its reports, without sealed values.
+    let det = app.indicator_detail(&a, m.indicator_id).await.unwrap();
+    assert_eq!(det.reports.len(), 2);
+    assert!(det.reports.iter().all(|r| {
+        r.ip_hash.is_empty()
+            && r.contact
+                .as_ref()
+                .is_some_and(|c| c.enc.is_empty() && c.masked == "139****5678")
+    }));
+
     // Review: accepted, and the indicator confirmed.
     let done = app
         .review_report(

@@ -61,6 +61,20 @@ pub enum Action {
     IngestEvents,
     /// Import leads pushed by an upper-level center (上级推送).
     ImportLeads,
+    /// See dissuasion tasks (劝阻任务) in the user's scope or assigned to
+    /// them, with the person's locating information (masked), and their
+    /// statistics.
+    ViewTasks,
+    /// Accept a task, record contact attempts and the outcome.
+    WorkTasks,
+    /// Escalate a task by hand to the next person up.
+    EscalateTasks,
+    /// Change the dispatch policy and the message templates.
+    EditDispatch,
+    /// Review appeals (申诉) against a wrong flag.
+    ReviewAppeals,
+    /// Export the results of upper-level pushes (反馈上级).
+    ExportFeedback,
 }
 
 impl Action {
@@ -88,6 +102,12 @@ impl Action {
         Action::EditRules,
         Action::IngestEvents,
         Action::ImportLeads,
+        Action::ViewTasks,
+        Action::WorkTasks,
+        Action::EscalateTasks,
+        Action::EditDispatch,
+        Action::ReviewAppeals,
+        Action::ExportFeedback,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -115,6 +135,12 @@ impl Action {
             Action::EditRules => "edit_rules",
             Action::IngestEvents => "ingest_events",
             Action::ImportLeads => "import_leads",
+            Action::ViewTasks => "view_tasks",
+            Action::WorkTasks => "work_tasks",
+            Action::EscalateTasks => "escalate_tasks",
+            Action::EditDispatch => "edit_dispatch",
+            Action::ReviewAppeals => "review_appeals",
+            Action::ExportFeedback => "export_feedback",
         }
     }
 }
@@ -145,6 +171,12 @@ impl Role {
             EditRules | ImportLeads => matches!(self, Analyst),
             // Feeds run under an analyst's or the administrator's API token.
             IngestEvents => matches!(self, Analyst | Admin),
+            // Dissuasion tasks: the people who work them and those who
+            // supervise, inside their scope (plus the tasks assigned to them).
+            ViewTasks | EscalateTasks => matches!(self, Analyst | Officer | GridWorker | Leader),
+            WorkTasks => matches!(self, Analyst | Officer | GridWorker),
+            EditDispatch | ReviewAppeals => matches!(self, Analyst),
+            ExportFeedback => matches!(self, Analyst | Leader),
         }
     }
 
@@ -213,6 +245,43 @@ mod tests {
         assert_eq!(allowed(Role::GridWorker), vec![ViewLeads]);
         assert_eq!(allowed(Role::Leader), vec![ViewLeads]);
         assert_eq!(allowed(Role::Admin), vec![IngestEvents]);
+        assert!(allowed(Role::UnitLiaison).is_empty());
+    }
+
+    /// The dissuasion workflow, role by role.
+    #[test]
+    fn task_actions() {
+        use Action::*;
+        let tasks = [
+            ViewTasks,
+            WorkTasks,
+            EscalateTasks,
+            EditDispatch,
+            ReviewAppeals,
+            ExportFeedback,
+        ];
+        let allowed = |r: Role| -> Vec<Action> { tasks.iter().copied().filter(|a| r.can(*a)).collect() };
+        assert_eq!(
+            allowed(Role::Analyst),
+            vec![
+                ViewTasks,
+                WorkTasks,
+                EscalateTasks,
+                EditDispatch,
+                ReviewAppeals,
+                ExportFeedback
+            ]
+        );
+        assert_eq!(allowed(Role::Officer), vec![ViewTasks, WorkTasks, EscalateTasks]);
+        assert_eq!(
+            allowed(Role::GridWorker),
+            vec![ViewTasks, WorkTasks, EscalateTasks]
+        );
+        assert_eq!(
+            allowed(Role::Leader),
+            vec![ViewTasks, EscalateTasks, ExportFeedback]
+        );
+        assert!(allowed(Role::Admin).is_empty());
         assert!(allowed(Role::UnitLiaison).is_empty());
     }
 

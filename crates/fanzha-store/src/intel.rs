@@ -618,6 +618,9 @@ pub struct ReportCreated {
 pub struct ReportFilter {
     pub status: Option<ReportStatus>,
     pub kind: Option<IndicatorKind>,
+    /// Reports linked to this indicator.
+    #[serde(default)]
+    pub indicator_id: Option<i64>,
     pub limit: Option<usize>,
     #[serde(default)]
     pub offset: usize,

@@ -43,6 +43,7 @@ pub use error::StoreError;
 pub use events::*;
 pub use intel::*;
 pub use model::*;
+pub use tasks::*;
 
 use async_trait::async_trait;
 use fanzha_core::audit::AuditEntry;
@@ -68,15 +69,16 @@ pub async fn open(cfg: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// The store API. Use it as `Arc<dyn Store>`. The intelligence base is its
-/// supertrait [`IntelStore`], the detection pipeline's data [`EventStore`]
-/// (bring those traits into scope to call them).
+/// supertrait [`IntelStore`], the detection pipeline's data [`EventStore`],
+/// the dissuasion workflow's [`TaskStore`] (bring those traits into scope to
+/// call them).
 ///
 /// Conventions: `get_*`/`*_by_*` return `Ok(None)` for missing or
 /// out-of-scope records; mutations return [`StoreError::NotFound`] for a
 /// missing target, [`StoreError::Invalid`] for input that breaks a rule and
 /// [`StoreError::Conflict`] for collisions with stored data.
 #[async_trait]
-pub trait Store: IntelStore + EventStore + Send + Sync {
+pub trait Store: IntelStore + EventStore + TaskStore + Send + Sync {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
@@ -395,6 +397,7 @@ macro_rules! run {
 // Declared after `run!` so that their `impl … for DbStore` can use it.
 pub mod events;
 pub mod intel;
+pub mod tasks;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -20,6 +20,9 @@ use conformance_intel::*;
 /// The detection pipeline's cases (`tests/conformance_events/mod.rs`).
 mod conformance_events;
 use conformance_events::*;
+/// The dissuasion workflow's cases (`tests/conformance_tasks/mod.rs`).
+mod conformance_tasks;
+use conformance_tasks::*;
 
 // ---------------------------------------------------------------- harness
 
@@ -32,8 +35,8 @@ async fn sqlite_store() -> (DbStore, tempfile::TempDir) {
     .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        3,
-        "first migrate applies the foundation, intel and detection"
+        4,
+        "first migrate applies the foundation, intel, detection and tasks"
     );
     (store, dir)
 }
@@ -50,8 +53,8 @@ async fn pg_store() -> Option<PgTestStore> {
                 .expect("cannot reach the PostgreSQL server named by FANZHA_TEST_PG");
             assert_eq!(
                 pg.store.migrate().await.unwrap(),
-                3,
-                "first migrate applies the foundation, intel and detection"
+                4,
+                "first migrate applies the foundation, intel, detection and tasks"
             );
             Some(pg)
         }
@@ -143,7 +146,15 @@ conformance!(
     leads_scope_filters_and_status,
     leads_import_is_idempotent_by_upstream_id,
     rules_versions_and_activation,
-    resident_directory_and_fingerprint;
+    resident_directory_and_fingerprint,
+    tasks_dispatch_policy_versions,
+    tasks_create_is_idempotent_and_marks_leads,
+    tasks_scope_and_assignee_visibility,
+    tasks_update_is_versioned_and_atomic,
+    tasks_notifications_queue_and_inbox,
+    tasks_false_alarm_feedback_applies_once,
+    tasks_appeals_are_decided_once,
+    tasks_facts_and_upstream_results;
     raw: tampering_breaks_the_chain,
     concurrent_migrations_apply_once,
 );
@@ -2128,7 +2139,11 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
     // The harness migrated once; start over on an empty schema of the same
     // backend by dropping everything the migration made.
     raw.raw_execute(
-        "DROP TABLE lead_events; DROP TABLE leads; DROP TABLE event_signals; \
+        "DROP TABLE intel_review; DROP TABLE case_indicators; DROP TABLE cases; DROP TABLE notifications; \
+         DROP TABLE appeals; DROP TABLE task_transitions; DROP TABLE task_attempts; DROP TABLE task_assignees; \
+         DROP TABLE tasks; DROP TABLE user_phones; DROP TABLE org_heads; DROP TABLE message_templates; \
+         DROP TABLE dispatch_policies; \
+         DROP TABLE lead_events; DROP TABLE leads; DROP TABLE event_signals; \
          DROP TABLE pipeline_checkpoints; DROP TABLE events; DROP TABLE rules_versions; \
          DROP TABLE intel_state; DROP TABLE intel_import_jobs; DROP TABLE intel_disposal_items; \
          DROP TABLE intel_disposals; DROP TABLE intel_reports; DROP TABLE intel_allowlist; \
@@ -2152,8 +2167,8 @@ async fn concurrent_migrations_apply_once(raw: DbStore) {
         applied += r.await.unwrap().unwrap();
     }
     assert_eq!(
-        applied, 3,
-        "exactly one of the concurrent runs applies the three migrations"
+        applied, 4,
+        "exactly one of the concurrent runs applies the four migrations"
     );
     let t = tree(&s).await;
     assert!(s.get_node(&Scope::All, t.grid_a1).await.unwrap().is_some());

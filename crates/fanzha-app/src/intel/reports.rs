@@ -245,6 +245,7 @@ impl App {
             .list_reports(&ReportFilter {
                 status: q.status,
                 kind: q.kind,
+                indicator_id: None,
                 limit: Some(per_page),
                 offset: (page - 1) * per_page,
             })

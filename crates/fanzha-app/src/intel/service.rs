@@ -356,19 +356,18 @@ impl App {
     }
 
     async fn reports_of_indicator(&self, id: i64) -> Result<Vec<Report>> {
-        // Reports are few per indicator; the list is filtered here.
-        let (all, _) = self
+        let (list, _) = self
             .store
             .list_reports(&ReportFilter {
-                limit: Some(1_000),
+                indicator_id: Some(id),
+                limit: Some(200),
                 ..Default::default()
             })
             .await?;
-        Ok(all
+        Ok(list
             .into_iter()
-            .filter(|r| r.indicator_id == Some(id))
             .map(|mut r| {
-                // Never hand the sealed contact out of the app.
+                // Never hand the sealed contact or the address hash out.
                 if let Some(c) = &mut r.contact {
                     c.enc.clear();
                     c.bidx.clear();

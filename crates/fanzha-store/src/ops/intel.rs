@@ -1465,6 +1465,9 @@ fn report_where<'a>(q: &mut Q<'a>, f: &'a ReportFilter) {
     if let Some(k) = f.kind {
         q.push(" AND kind = ").bind(k.code());
     }
+    if let Some(i) = f.indicator_id {
+        q.push(" AND indicator_id = ").bind(i);
+    }
 }
 
 pub(crate) async fn list_reports<D: Db>(db: &D, f: &ReportFilter) -> Result<(Vec<Report>, i64)> {

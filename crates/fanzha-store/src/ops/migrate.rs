@@ -32,6 +32,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_detection.sql"),
         postgres: include_str!("../../migrations/postgres/0003_detection.sql"),
     },
+    Migration {
+        version: 4,
+        name: "tasks",
+        sqlite: include_str!("../../migrations/sqlite/0004_tasks.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_tasks.sql"),
+    },
 ];
 
 /// Arbitrary key of the PostgreSQL advisory lock that keeps two processes

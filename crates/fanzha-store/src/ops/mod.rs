@@ -8,6 +8,7 @@ pub(crate) mod intel;
 pub(crate) mod migrate;
 pub(crate) mod org;
 pub(crate) mod residents;
+pub(crate) mod tasks;
 pub(crate) mod units;
 pub(crate) mod users;
 

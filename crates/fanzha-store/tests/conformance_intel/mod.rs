@@ -976,6 +976,15 @@ pub(crate) async fn intel_reports(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((list.len(), total), (1, 2));
+    let (list, total) = s
+        .list_reports(&ReportFilter {
+            indicator_id: Some(iid),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    assert!(list.iter().all(|r| r.indicator_id == Some(iid)));
     assert_eq!(s.intel_counts().await.unwrap().reports_new, 2);
 
     s.review_report(
