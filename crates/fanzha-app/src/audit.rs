@@ -21,14 +21,25 @@ const BATCH: usize = 5_000;
 const MAX_PAGE: usize = 1_000_000;
 
 impl App {
-    pub async fn audit_log(&self, actor: &Actor, mut filter: AuditFilter, page: usize, per_page: usize) -> Result<Page<AuditEntry>> {
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        mut filter: AuditFilter,
+        page: usize,
+        per_page: usize,
+    ) -> Result<Page<AuditEntry>> {
         self.gate(actor, Action::ViewAudit)?;
         let per_page = per_page.clamp(1, 500);
         let page = page.clamp(1, MAX_PAGE);
         filter.limit = Some(per_page);
         filter.offset = (page - 1) * per_page;
         let (items, total) = self.store.list_audit(&filter).await?;
-        Ok(Page { items, total, page, per_page })
+        Ok(Page {
+            items,
+            total,
+            page,
+            per_page,
+        })
     }
 
     /// Walks the whole chain and checks every link and hash, and that the
@@ -43,7 +54,13 @@ impl App {
             }
             match verify_chain(prev.clone(), next, &batch) {
                 Ok(h) => prev = h,
-                Err(e) => return Ok(VerifyReport { entries: next - 1, ok: false, problem: Some(e.to_string()) }),
+                Err(e) => {
+                    return Ok(VerifyReport {
+                        entries: next - 1,
+                        ok: false,
+                        problem: Some(e.to_string()),
+                    });
+                }
             }
             next += batch.len() as i64;
         }
@@ -59,6 +76,10 @@ impl App {
                 )),
             });
         }
-        Ok(VerifyReport { entries: next - 1, ok: true, problem: None })
+        Ok(VerifyReport {
+            entries: next - 1,
+            ok: true,
+            problem: None,
+        })
     }
 }

@@ -22,7 +22,9 @@ pub const MIN_PASSWORD: usize = 8;
 pub(crate) fn check_password_policy(password: &str) -> Result<()> {
     let n = password.chars().count();
     if n < MIN_PASSWORD {
-        return Err(AppError::Invalid(Msg::new("user.password_short").arg("min", MIN_PASSWORD)));
+        return Err(AppError::Invalid(
+            Msg::new("user.password_short").arg("min", MIN_PASSWORD),
+        ));
     }
     if n > 256 {
         return Err(AppError::invalid("user.password_long"));
@@ -32,8 +34,14 @@ pub(crate) fn check_password_policy(password: &str) -> Result<()> {
 
 pub(crate) fn check_username(username: &str) -> Result<()> {
     let ok = (2..=40).contains(&username.len())
-        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok { Ok(()) } else { Err(AppError::invalid("user.bad_username")) }
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid("user.bad_username"))
+    }
 }
 
 fn short(s: &str, n: usize) -> String {
@@ -83,7 +91,11 @@ impl App {
                     &audit,
                 )
                 .await?;
-            tracing::info!(user_id = user.id.0, failures = state.failed_logins, "login failed");
+            tracing::info!(
+                user_id = user.id.0,
+                failures = state.failed_logins,
+                "login failed"
+            );
             if let Some(until) = state.locked_until
                 && until > now
             {
@@ -96,40 +108,70 @@ impl App {
         let token = random_secret()?;
         let csrf = random_secret()?;
         let expires_at = now.plus_secs(i64::from(self.cfg.session_hours) * 3600);
-        let audit = self.audit_system(&user.username, "session.create", format!("user:{}", user.id), "", ip);
+        let audit = self.audit_system(
+            &user.username,
+            "session.create",
+            format!("user:{}", user.id),
+            "",
+            ip,
+        );
         self.store
-            .create_session(&NewSession {
-                token_hash: secret_hash(&token),
-                user_id: user.id,
-                csrf_token: csrf.clone(),
-                created_at: now,
-                expires_at,
-                ip: ip.to_string(),
-                user_agent_short: short(user_agent, 80),
-            }, &audit)
+            .create_session(
+                &NewSession {
+                    token_hash: secret_hash(&token),
+                    user_id: user.id,
+                    csrf_token: csrf.clone(),
+                    created_at: now,
+                    expires_at,
+                    ip: ip.to_string(),
+                    user_agent_short: short(user_agent, 80),
+                },
+                &audit,
+            )
             .await?;
         tracing::info!(user_id = user.id.0, "login ok");
-        Ok(LoginOk { token, csrf, user, expires_at })
+        Ok(LoginOk {
+            token,
+            csrf,
+            user,
+            expires_at,
+        })
     }
 
     /// The actor behind a session cookie, if the session is live.
     pub async fn session_actor(&self, token: &str, ip: &str) -> Result<Actor> {
         let now = self.now();
         let hash = secret_hash(token);
-        let s = self.store.session_by_hash(&hash, now).await?.ok_or(AppError::Unauthenticated)?;
+        let s = self
+            .store
+            .session_by_hash(&hash, now)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         // Sliding expiry, written at most once a minute.
         if now.0 - s.session.last_seen_at.0 > 60_000 {
             let expires = now.plus_secs(i64::from(self.cfg.session_hours) * 3600);
             self.store.touch_session(&hash, now, expires).await?;
         }
-        Ok(Actor { user: s.user, ip: ip.to_string(), via: AuthVia::Session { csrf: s.session.csrf_token } })
+        Ok(Actor {
+            user: s.user,
+            ip: ip.to_string(),
+            via: AuthVia::Session {
+                csrf: s.session.csrf_token,
+            },
+        })
     }
 
     /// Ends one session.
     pub async fn logout(&self, token: &str, ip: &str) -> Result<()> {
         let hash = secret_hash(token);
         if let Some(s) = self.store.session_by_hash(&hash, self.now()).await? {
-            let audit = self.audit_system(&s.user.username, "session.logout", format!("user:{}", s.user.id), "", ip);
+            let audit = self.audit_system(
+                &s.user.username,
+                "session.logout",
+                format!("user:{}", s.user.id),
+                "",
+                ip,
+            );
             self.store.delete_session(&hash, &audit).await?;
         }
         Ok(())
@@ -144,13 +186,20 @@ impl App {
     /// The actor behind an API token (`Authorization: Bearer …`).
     pub async fn token_actor(&self, token: &str, ip: &str) -> Result<Actor> {
         let hash = secret_hash(token.trim());
-        let fanzha_store::TokenWithUser { token: t, user } =
-            self.store.token_by_hash(&hash).await?.ok_or(AppError::Unauthenticated)?;
+        let fanzha_store::TokenWithUser { token: t, user } = self
+            .store
+            .token_by_hash(&hash)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         let now = self.now();
         if t.last_used_at.is_none_or(|at| now.0 - at.0 > 60_000) {
             self.store.touch_token(t.id, now).await?;
         }
-        Ok(Actor { user, ip: ip.to_string(), via: AuthVia::Token })
+        Ok(Actor {
+            user,
+            ip: ip.to_string(),
+            via: AuthVia::Token,
+        })
     }
 
     /// Issues an API token for the actor's own account. The secret is shown
@@ -202,29 +251,54 @@ impl App {
     }
 
     /// Creates the first administrator; refused once any admin exists.
-    pub async fn setup_first_admin(&self, username: &str, display_name: &str, password: &str, ip: &str) -> Result<User> {
+    pub async fn setup_first_admin(
+        &self,
+        username: &str,
+        display_name: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<User> {
         if !self.needs_setup().await? {
             return Err(AppError::forbidden("setup.already_done"));
         }
-        self.create_admin_unchecked(username, display_name, password, "setup", ip).await
+        self.create_admin_unchecked(username, display_name, password, "setup", ip)
+            .await
     }
 
     /// Creates an administrator from the command line (`fanzha user add --admin`).
     pub async fn cli_create_admin(&self, username: &str, password: &str) -> Result<User> {
-        self.create_admin_unchecked(username, username, password, "cli", "").await
+        self.create_admin_unchecked(username, username, password, "cli", "")
+            .await
     }
 
-    async fn create_admin_unchecked(&self, username: &str, display_name: &str, password: &str, who: &str, ip: &str) -> Result<User> {
+    async fn create_admin_unchecked(
+        &self,
+        username: &str,
+        display_name: &str,
+        password: &str,
+        who: &str,
+        ip: &str,
+    ) -> Result<User> {
         check_username(username)?;
         check_password_policy(password)?;
         let hash = self.hash(password).await?;
-        let audit = self.audit_system(who, "user.create", "", format!("role=admin username={}", short(username, 40)), ip);
+        let audit = self.audit_system(
+            who,
+            "user.create",
+            "",
+            format!("role=admin username={}", short(username, 40)),
+            ip,
+        );
         let id = self
             .store
             .create_user(
                 &NewUser {
                     username: username.to_string(),
-                    display_name: if display_name.trim().is_empty() { username.to_string() } else { display_name.trim().to_string() },
+                    display_name: if display_name.trim().is_empty() {
+                        username.to_string()
+                    } else {
+                        display_name.trim().to_string()
+                    },
                     role: Role::Admin,
                     node_id: None,
                     password_hash: hash,
@@ -234,7 +308,10 @@ impl App {
                 &audit,
             )
             .await?;
-        self.store.get_user(id).await?.ok_or_else(|| AppError::Internal("user vanished".into()))
+        self.store
+            .get_user(id)
+            .await?
+            .ok_or_else(|| AppError::Internal("user vanished".into()))
     }
 
     /// The actor for command-line work: the system acting as an unscoped

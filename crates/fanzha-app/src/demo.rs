@@ -33,16 +33,65 @@ pub const TOWNSHIPS: &[(&str, &str)] = &[
 
 /// Share of the population per five-year age band, 0–4 … 85+, in per mille,
 /// shaped after the 2020 census pyramid with a rural county's older tail.
-const AGE_BANDS: [u32; 18] = [45, 55, 56, 50, 48, 58, 78, 68, 66, 80, 88, 78, 66, 62, 45, 30, 20, 13];
+const AGE_BANDS: [u32; 18] = [
+    45, 55, 56, 50, 48, 58, 78, 68, 66, 80, 88, 78, 66, 62, 45, 30, 20, 13,
+];
 
 const SURNAMES: &[(&str, u32)] = &[
-    ("王", 74), ("李", 72), ("张", 69), ("刘", 55), ("陈", 54), ("杨", 32), ("黄", 24), ("赵", 21),
-    ("吴", 20), ("周", 19), ("徐", 16), ("孙", 15), ("马", 14), ("朱", 13), ("胡", 12), ("郭", 11),
-    ("何", 11), ("林", 10), ("高", 10), ("罗", 9), ("郑", 9), ("梁", 8), ("谢", 7), ("宋", 7),
-    ("唐", 7), ("许", 6), ("韩", 6), ("冯", 6), ("邓", 6), ("曹", 5), ("彭", 5), ("曾", 5),
-    ("肖", 5), ("田", 5), ("董", 5), ("袁", 4), ("潘", 4), ("蒋", 4), ("蔡", 4), ("余", 4),
-    ("杜", 4), ("叶", 4), ("程", 4), ("沈", 4), ("姚", 3), ("陆", 3), ("汪", 3), ("金", 3),
-    ("钱", 3), ("施", 2), ("俞", 2), ("章", 2), ("应", 2), ("方", 2),
+    ("王", 74),
+    ("李", 72),
+    ("张", 69),
+    ("刘", 55),
+    ("陈", 54),
+    ("杨", 32),
+    ("黄", 24),
+    ("赵", 21),
+    ("吴", 20),
+    ("周", 19),
+    ("徐", 16),
+    ("孙", 15),
+    ("马", 14),
+    ("朱", 13),
+    ("胡", 12),
+    ("郭", 11),
+    ("何", 11),
+    ("林", 10),
+    ("高", 10),
+    ("罗", 9),
+    ("郑", 9),
+    ("梁", 8),
+    ("谢", 7),
+    ("宋", 7),
+    ("唐", 7),
+    ("许", 6),
+    ("韩", 6),
+    ("冯", 6),
+    ("邓", 6),
+    ("曹", 5),
+    ("彭", 5),
+    ("曾", 5),
+    ("肖", 5),
+    ("田", 5),
+    ("董", 5),
+    ("袁", 4),
+    ("潘", 4),
+    ("蒋", 4),
+    ("蔡", 4),
+    ("余", 4),
+    ("杜", 4),
+    ("叶", 4),
+    ("程", 4),
+    ("沈", 4),
+    ("姚", 3),
+    ("陆", 3),
+    ("汪", 3),
+    ("金", 3),
+    ("钱", 3),
+    ("施", 2),
+    ("俞", 2),
+    ("章", 2),
+    ("应", 2),
+    ("方", 2),
 ];
 const MALE_CHARS: &str = "伟强军勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林峰磊建国志海东兴德成新文";
 const FEMALE_CHARS: &str = "芳娟敏静丽艳霞燕玲红梅娜婷雪慧琳莉萍颖佳倩秀英兰凤云洁琴晶欣怡雯悦蕾";
@@ -117,23 +166,58 @@ pub fn tree(seed: u64) -> TreePlan {
                 villages.push(VillagePlan { name: v, grids });
             }
         }
-        let short = name.trim_end_matches("街道").trim_end_matches('镇').trim_end_matches('乡');
+        let short = name
+            .trim_end_matches("街道")
+            .trim_end_matches('镇')
+            .trim_end_matches('乡');
         let mut units = vec![
-            (format!("{short}派出所"), UnitType::PoliceStation, "派出所所长".to_string()),
-            (format!("{short}中心学校"), UnitType::School, "分管副校长".to_string()),
+            (
+                format!("{short}派出所"),
+                UnitType::PoliceStation,
+                "派出所所长".to_string(),
+            ),
+            (
+                format!("{short}中心学校"),
+                UnitType::School,
+                "分管副校长".to_string(),
+            ),
             (format!("{short}卫生院"), UnitType::Hospital, "院长".to_string()),
-            (format!("农商银行{short}支行"), UnitType::BankBranch, "网点负责人".to_string()),
-            (format!("{name}人民政府"), UnitType::Government, "分管领导".to_string()),
+            (
+                format!("农商银行{short}支行"),
+                UnitType::BankBranch,
+                "网点负责人".to_string(),
+            ),
+            (
+                format!("{name}人民政府"),
+                UnitType::Government,
+                "分管领导".to_string(),
+            ),
         ];
         if rng.bool() {
-            units.push((format!("移动营业厅{short}店"), UnitType::TelecomOutlet, "店长".to_string()));
+            units.push((
+                format!("移动营业厅{short}店"),
+                UnitType::TelecomOutlet,
+                "店长".to_string(),
+            ));
         }
         if rng.u8(..3) == 0 {
-            units.push((format!("{short}竹木制品有限公司"), UnitType::Enterprise, "行政主管".to_string()));
+            units.push((
+                format!("{short}竹木制品有限公司"),
+                UnitType::Enterprise,
+                "行政主管".to_string(),
+            ));
         }
-        townships.push(TownshipPlan { name: name.to_string(), code: code.to_string(), villages, units });
+        townships.push(TownshipPlan {
+            name: name.to_string(),
+            code: code.to_string(),
+            villages,
+            units,
+        });
     }
-    TreePlan { county: (COUNTY.0.to_string(), COUNTY.1.to_string()), townships }
+    TreePlan {
+        county: (COUNTY.0.to_string(), COUNTY.1.to_string()),
+        townships,
+    }
 }
 
 fn weighted<T: Copy>(rng: &mut fastrand::Rng, items: &[(T, u32)]) -> T {
@@ -160,7 +244,11 @@ fn age(rng: &mut fastrand::Rng, lo: i32, hi: i32) -> i32 {
 }
 
 fn given_name(rng: &mut fastrand::Rng, sex: Sex) -> String {
-    let pool = if sex == Sex::Male { MALE_CHARS } else { FEMALE_CHARS };
+    let pool = if sex == Sex::Male {
+        MALE_CHARS
+    } else {
+        FEMALE_CHARS
+    };
     if rng.u8(..10) < 3 {
         pick(rng, pool).to_string()
     } else {
@@ -169,7 +257,9 @@ fn given_name(rng: &mut fastrand::Rng, sex: Sex) -> String {
 }
 
 fn mobile(rng: &mut fastrand::Rng, used: &mut std::collections::HashSet<u64>) -> String {
-    const PREFIXES: [u64; 16] = [130, 131, 133, 135, 136, 137, 138, 139, 150, 151, 157, 158, 177, 180, 187, 199];
+    const PREFIXES: [u64; 16] = [
+        130, 131, 133, 135, 136, 137, 138, 139, 150, 151, 157, 158, 177, 180, 187, 199,
+    ];
     loop {
         let p = PREFIXES[rng.usize(..PREFIXES.len())];
         let n = p * 100_000_000 + rng.u64(0..100_000_000);
@@ -197,7 +287,9 @@ impl Gen {
             if (seq % 2 == 1) != (sex == Sex::Male) {
                 seq = if seq == 999 { 998 } else { seq + 1 };
             }
-            let Some(birth) = Date::new(year, month, day) else { continue };
+            let Some(birth) = Date::new(year, month, day) else {
+                continue;
+            };
             if !self.ids.insert((birth, seq)) {
                 continue;
             }
@@ -280,7 +372,9 @@ pub fn residents(seed: u64, grids: &[String], n: usize, today: Date) -> Vec<Demo
             g.out[p].tags.push("独居老人".to_string());
             let phone = mobile(&mut g.rng, &mut g.phones);
             let child = format!("{surname}{}", given_name(&mut g.rng, Sex::Male));
-            g.out[p].external_contacts.push(("子女".to_string(), child, phone));
+            g.out[p]
+                .external_contacts
+                .push(("子女".to_string(), child, phone));
         } else if kind < 17 {
             // A young single adult.
             let sex = if g.rng.bool() { Sex::Female } else { Sex::Male };
@@ -294,7 +388,11 @@ pub fn residents(seed: u64, grids: &[String], n: usize, today: Date) -> Vec<Demo
             let wa = (ha + g.rng.i32(-5..=3)).clamp(20, 95);
             let w = g.person(wife_surname, Sex::Female, wa, grid, &address);
             g.link(h, "配偶", w, "配偶");
-            let kids = if ha < 60 { g.rng.usize(0..=2) + usize::from(ha > 28) } else { 0 };
+            let kids = if ha < 60 {
+                g.rng.usize(0..=2) + usize::from(ha > 28)
+            } else {
+                0
+            };
             for _ in 0..kids {
                 let ka = (wa - g.rng.i32(22..=34)).max(0);
                 let sex = if g.rng.bool() { Sex::Female } else { Sex::Male };
@@ -330,7 +428,11 @@ mod tests {
         let t = tree(7);
         assert_eq!(t.townships.len(), 15);
         assert!(t.townships.iter().any(|t| t.name == "天荒坪镇"));
-        assert!(t.townships.iter().all(|t| !t.villages.is_empty() && t.villages.iter().all(|v| !v.grids.is_empty())));
+        assert!(
+            t.townships
+                .iter()
+                .all(|t| !t.villages.is_empty() && t.villages.iter().all(|v| !v.grids.is_empty()))
+        );
     }
 
     #[test]
@@ -345,7 +447,10 @@ mod tests {
         let uniq: std::collections::HashSet<_> = phones.iter().collect();
         assert_eq!(uniq.len(), phones.len());
         for r in &rs {
-            assert_eq!(IdNumber::parse(r.id_number.as_str()).unwrap().birth_date(), r.birth);
+            assert_eq!(
+                IdNumber::parse(r.id_number.as_str()).unwrap().birth_date(),
+                r.birth
+            );
             assert_eq!(r.id_number.sex(), r.sex);
         }
         let old = rs.iter().filter(|r| r.birth.age_on(today) >= 60).count();
@@ -392,7 +497,7 @@ mod load {
     use fanzha_core::org::NodeKind;
     use fanzha_core::roles::Role;
     use fanzha_core::{NodeId, ResidentId};
-    use fanzha_store::{NewContact, NewResident, NewUnit, NewUser, SealedPhone, Scope};
+    use fanzha_store::{NewContact, NewResident, NewUnit, NewUser, Scope, SealedPhone};
 
     impl App {
         fn demo_phone(&self, e164: &str) -> Result<SealedPhone> {
@@ -403,10 +508,24 @@ mod load {
             })
         }
 
-        fn demo_sealed(&self, r: &DemoResident, grid: NodeId, links: &[Option<ResidentId>]) -> Result<NewResident> {
+        fn demo_sealed(
+            &self,
+            r: &DemoResident,
+            grid: NodeId,
+            links: &[Option<ResidentId>],
+        ) -> Result<NewResident> {
             let mut contacts = Vec::new();
-            for ((rel, _), link) in r.relatives.iter().zip(links.iter().chain(std::iter::repeat(&None))) {
-                contacts.push(NewContact { relation: rel.clone(), linked_resident_id: *link, name: String::new(), phone: None });
+            for ((rel, _), link) in r
+                .relatives
+                .iter()
+                .zip(links.iter().chain(std::iter::repeat(&None)))
+            {
+                contacts.push(NewContact {
+                    relation: rel.clone(),
+                    linked_resident_id: *link,
+                    name: String::new(),
+                    phone: None,
+                });
             }
             for (rel, name, phone) in &r.external_contacts {
                 contacts.push(NewContact {
@@ -425,7 +544,11 @@ mod load {
                 birth_date: Some(r.birth),
                 sex: Some(r.sex),
                 address: r.address.clone(),
-                phones: r.phones.iter().map(|p| self.demo_phone(p)).collect::<Result<_>>()?,
+                phones: r
+                    .phones
+                    .iter()
+                    .map(|p| self.demo_phone(p))
+                    .collect::<Result<_>>()?,
                 tags: r.tags.clone(),
                 contacts,
             })
@@ -454,13 +577,31 @@ mod load {
                 return Err(AppError::conflict("demo.not_empty"));
             }
             let audit = |what: &str| self.audit(&actor, what, "", "demo");
-            let county = self.store.create_node(None, NodeKind::County, &plan.county.0, Some(&plan.county.1), &audit("org.node.create")).await?;
+            let county = self
+                .store
+                .create_node(
+                    None,
+                    NodeKind::County,
+                    &plan.county.0,
+                    Some(&plan.county.1),
+                    &audit("org.node.create"),
+                )
+                .await?;
             let mut grid_ids = Vec::new();
             let mut grid_names = Vec::new();
             let (mut villages, mut units) = (0, 0);
             let mut first = None;
             for t in &plan.townships {
-                let tid = self.store.create_node(Some(county), NodeKind::Township, &t.name, Some(&t.code), &audit("org.node.create")).await?;
+                let tid = self
+                    .store
+                    .create_node(
+                        Some(county),
+                        NodeKind::Township,
+                        &t.name,
+                        Some(&t.code),
+                        &audit("org.node.create"),
+                    )
+                    .await?;
                 for (name, unit_type, responsible) in &t.units {
                     let unit = NewUnit {
                         node_id: tid,
@@ -473,10 +614,22 @@ mod load {
                     units += 1;
                 }
                 for v in &t.villages {
-                    let vid = self.store.create_node(Some(tid), NodeKind::Village, &v.name, None, &audit("org.node.create")).await?;
+                    let vid = self
+                        .store
+                        .create_node(
+                            Some(tid),
+                            NodeKind::Village,
+                            &v.name,
+                            None,
+                            &audit("org.node.create"),
+                        )
+                        .await?;
                     villages += 1;
                     for g in &v.grids {
-                        let gid = self.store.create_node(Some(vid), NodeKind::Grid, g, None, &audit("org.node.create")).await?;
+                        let gid = self
+                            .store
+                            .create_node(Some(vid), NodeKind::Grid, g, None, &audit("org.node.create"))
+                            .await?;
                         if first.is_none() {
                             first = Some((tid, vid, gid));
                         }
@@ -485,28 +638,38 @@ mod load {
                     }
                 }
             }
-            let (town, village, grid) = first.ok_or_else(|| AppError::Internal("demo tree is empty".into()))?;
+            let (town, village, grid) =
+                first.ok_or_else(|| AppError::Internal("demo tree is empty".into()))?;
             let today = Date::from_timestamp(self.now());
             let people = residents(seed, &grid_names, residents_n, today);
             // Insert everyone, then insert again with the links between
             // relatives, whose ids are only known after the first pass.
-            let first_pass: Vec<NewResident> =
-                people.iter().map(|r| self.demo_sealed(r, grid_ids[r.grid], &[])).collect::<Result<_>>()?;
+            let first_pass: Vec<NewResident> = people
+                .iter()
+                .map(|r| self.demo_sealed(r, grid_ids[r.grid], &[]))
+                .collect::<Result<_>>()?;
             let mut ids = Vec::with_capacity(people.len());
             for chunk in first_pass.chunks(5_000) {
-                for o in self.store.upsert_residents_batch(chunk, &audit("resident.import")).await? {
+                for o in self
+                    .store
+                    .upsert_residents_batch(chunk, &audit("resident.import"))
+                    .await?
+                {
                     ids.push(o.id());
                 }
             }
             let second_pass: Vec<NewResident> = people
                 .iter()
                 .map(|r| {
-                    let links: Vec<Option<ResidentId>> = r.relatives.iter().map(|(_, i)| ids.get(*i).copied()).collect();
+                    let links: Vec<Option<ResidentId>> =
+                        r.relatives.iter().map(|(_, i)| ids.get(*i).copied()).collect();
                     self.demo_sealed(r, grid_ids[r.grid], &links)
                 })
                 .collect::<Result<_>>()?;
             for chunk in second_pass.chunks(5_000) {
-                self.store.upsert_residents_batch(chunk, &audit("resident.import")).await?;
+                self.store
+                    .upsert_residents_batch(chunk, &audit("resident.import"))
+                    .await?;
             }
             let hash = self.hash(DEMO_PASSWORD).await?;
             for (username, display, role, node) in [
@@ -545,7 +708,12 @@ mod load {
 
     fn demo_logins(plan: &TreePlan) -> Vec<DemoLogin> {
         let town = plan.townships.first().map(|t| t.name.clone()).unwrap_or_default();
-        let village = plan.townships.first().and_then(|t| t.villages.first()).map(|v| v.name.clone()).unwrap_or_default();
+        let village = plan
+            .townships
+            .first()
+            .and_then(|t| t.villages.first())
+            .map(|v| v.name.clone())
+            .unwrap_or_default();
         let grid = plan
             .townships
             .first()
@@ -564,7 +732,12 @@ mod load {
             ("grid", Role::GridWorker, format!("{town}/{village}/{grid}")),
         ]
         .into_iter()
-        .map(|(u, role, scope)| DemoLogin { username: u.into(), password: DEMO_PASSWORD.into(), role, scope })
+        .map(|(u, role, scope)| DemoLogin {
+            username: u.into(),
+            password: DEMO_PASSWORD.into(),
+            role,
+            scope,
+        })
         .collect()
     }
 }

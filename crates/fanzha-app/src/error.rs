@@ -2,8 +2,8 @@
 //! kind of failure it is so that the web layer can answer with the right
 //! status. Messages never carry personal values.
 
-use fanzha_core::i18n::Msg;
 use fanzha_core::Timestamp;
+use fanzha_core::i18n::Msg;
 use fanzha_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +99,12 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => AppError::not_found("error.not_found"),
-            StoreError::Conflict { reason } => AppError::Conflict(Msg::new("error.conflict").arg("reason", reason)),
-            StoreError::Invalid { reason } => AppError::Invalid(Msg::new("error.store_invalid").arg("reason", reason)),
+            StoreError::Conflict { reason } => {
+                AppError::Conflict(Msg::new("error.conflict").arg("reason", reason))
+            }
+            StoreError::Invalid { reason } => {
+                AppError::Invalid(Msg::new("error.store_invalid").arg("reason", reason))
+            }
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -41,8 +41,16 @@ impl App {
         let mut out: Vec<NodeView> = nodes
             .into_iter()
             .map(|node| {
-                let residents = counts.iter().find(|c| c.node_id == node.id).map(|c| c.residents).unwrap_or(0);
-                NodeView { depth: node.path.depth().saturating_sub(base), residents, node }
+                let residents = counts
+                    .iter()
+                    .find(|c| c.node_id == node.id)
+                    .map(|c| c.residents)
+                    .unwrap_or(0);
+                NodeView {
+                    depth: node.path.depth().saturating_sub(base),
+                    residents,
+                    node,
+                }
             })
             .collect();
         out.sort_by_key(|a| sort_key(&a.node));
@@ -65,12 +73,17 @@ impl App {
     }
 
     pub(crate) async fn node_in(&self, scope: &Scope, id: NodeId) -> Result<OrgNode> {
-        self.store.get_node(scope, id).await?.ok_or_else(|| AppError::not_found("org.node_not_found"))
+        self.store
+            .get_node(scope, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("org.node_not_found"))
     }
 
     /// The names from the root down to a node, e.g. `安吉县 / 递铺街道 / …`.
     pub async fn node_trail(&self, id: NodeId) -> Result<Vec<OrgNode>> {
-        let Some(n) = self.store.get_node(&Scope::All, id).await? else { return Ok(Vec::new()) };
+        let Some(n) = self.store.get_node(&Scope::All, id).await? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for nid in n.path.ids() {
             if let Some(x) = self.store.get_node(&Scope::All, nid).await? {
@@ -94,14 +107,21 @@ impl App {
             let parent = self.node_in(&scope, p).await?;
             if parent.kind.child() != Some(kind) {
                 return Err(AppError::Invalid(
-                    Msg::new("org.bad_child_kind").arg("parent", parent.kind.code()).arg("kind", kind.code()),
+                    Msg::new("org.bad_child_kind")
+                        .arg("parent", parent.kind.code())
+                        .arg("kind", kind.code()),
                 ));
             }
         } else if kind != NodeKind::County {
             return Err(AppError::invalid("org.root_must_be_county"));
         }
         let code = code.map(str::trim).filter(|c| !c.is_empty());
-        let audit = self.audit(actor, "org.node.create", "", format!("kind={} name={name}", kind.code()));
+        let audit = self.audit(
+            actor,
+            "org.node.create",
+            "",
+            format!("kind={} name={name}", kind.code()),
+        );
         Ok(self.store.create_node(parent, kind, &name, code, &audit).await?)
     }
 
@@ -109,7 +129,12 @@ impl App {
         let scope = self.gate(actor, Action::EditOrg)?;
         let name = clean_name(name)?;
         self.node_in(&scope, id).await?;
-        let audit = self.audit(actor, "org.node.rename", format!("node:{id}"), format!("name={name}"));
+        let audit = self.audit(
+            actor,
+            "org.node.rename",
+            format!("node:{id}"),
+            format!("name={name}"),
+        );
         let code = self.node_in(&scope, id).await?.code;
         self.store.rename_node(id, &name, code.as_deref(), &audit).await?;
         Ok(())
@@ -121,13 +146,20 @@ impl App {
         let parent = self.node_in(&scope, new_parent).await?;
         if parent.kind.child() != Some(node.kind) {
             return Err(AppError::Invalid(
-                Msg::new("org.bad_child_kind").arg("parent", parent.kind.code()).arg("kind", node.kind.code()),
+                Msg::new("org.bad_child_kind")
+                    .arg("parent", parent.kind.code())
+                    .arg("kind", node.kind.code()),
             ));
         }
         if node.path.contains(&parent.path) {
             return Err(AppError::invalid("org.move_cycle"));
         }
-        let audit = self.audit(actor, "org.node.move", format!("node:{id}"), format!("parent={new_parent}"));
+        let audit = self.audit(
+            actor,
+            "org.node.move",
+            format!("node:{id}"),
+            format!("parent={new_parent}"),
+        );
         self.store.move_node(id, new_parent, &audit).await?;
         Ok(())
     }
@@ -143,7 +175,10 @@ impl App {
             Err(fanzha_store::StoreError::Conflict { reason }) => {
                 // Say what the node still holds, in the user's language.
                 let children = self.store.node_children(&Scope::All, id).await?.len();
-                let c = self.store.scope_counts(&Scope::Subtree(node.path.clone())).await?;
+                let c = self
+                    .store
+                    .scope_counts(&Scope::Subtree(node.path.clone()))
+                    .await?;
                 if children + c.residents as usize + c.units as usize + c.users as usize > 0 {
                     Err(AppError::Conflict(
                         Msg::new("org.delete_refused_counts")
@@ -153,7 +188,9 @@ impl App {
                             .arg("users", c.users),
                     ))
                 } else {
-                    Err(AppError::Conflict(Msg::new("org.delete_refused").arg("reason", reason)))
+                    Err(AppError::Conflict(
+                        Msg::new("org.delete_refused").arg("reason", reason),
+                    ))
                 }
             }
             Err(e) => Err(e.into()),
@@ -167,14 +204,22 @@ impl App {
 
     pub async fn unit(&self, actor: &Actor, id: UnitId) -> Result<Unit> {
         let scope = self.gate(actor, Action::ViewOrg)?;
-        self.store.get_unit(&scope, id).await?.ok_or_else(|| AppError::not_found("org.unit_not_found"))
+        self.store
+            .get_unit(&scope, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("org.unit_not_found"))
     }
 
     pub async fn create_unit(&self, actor: &Actor, u: &UnitForm) -> Result<UnitId> {
         let scope = self.gate(actor, Action::EditOrg)?;
         let new = u.validate()?;
         self.node_in(&scope, u.node_id).await?;
-        let audit = self.audit(actor, "org.unit.create", "", format!("type={} name={}", new.unit_type.code(), new.name));
+        let audit = self.audit(
+            actor,
+            "org.unit.create",
+            "",
+            format!("type={} name={}", new.unit_type.code(), new.name),
+        );
         Ok(self.store.create_unit(&new, &audit).await?)
     }
 
@@ -183,7 +228,12 @@ impl App {
         let new = u.validate()?;
         let old = self.unit(actor, id).await?;
         self.node_in(&scope, u.node_id).await?;
-        let audit = self.audit(actor, "org.unit.update", format!("unit:{id}"), format!("name={}", new.name));
+        let audit = self.audit(
+            actor,
+            "org.unit.update",
+            format!("unit:{id}"),
+            format!("name={}", new.name),
+        );
         self.store
             .update_unit(
                 id,
@@ -197,7 +247,12 @@ impl App {
             )
             .await?;
         if old.node_id != u.node_id {
-            let audit = self.audit(actor, "org.unit.move", format!("unit:{id}"), format!("node={}", u.node_id));
+            let audit = self.audit(
+                actor,
+                "org.unit.move",
+                format!("unit:{id}"),
+                format!("node={}", u.node_id),
+            );
             self.store.move_unit(id, u.node_id, &audit).await?;
         }
         Ok(())
@@ -234,7 +289,13 @@ impl UnitForm {
         } else {
             fanzha_core::phone::normalize(phone).map_err(|_| AppError::invalid("org.unit_bad_phone"))?
         };
-        Ok(NewUnit { node_id: self.node_id, name, unit_type: self.unit_type, responsible_name, responsible_phone })
+        Ok(NewUnit {
+            node_id: self.node_id,
+            name,
+            unit_type: self.unit_type,
+            responsible_name,
+            responsible_phone,
+        })
     }
 }
 

@@ -24,7 +24,11 @@ impl TableFormat {
                 return TableFormat::Csv;
             }
         }
-        if bytes.starts_with(b"PK\x03\x04") { TableFormat::Xlsx } else { TableFormat::Csv }
+        if bytes.starts_with(b"PK\x03\x04") {
+            TableFormat::Xlsx
+        } else {
+            TableFormat::Csv
+        }
     }
 }
 
@@ -34,7 +38,10 @@ pub enum Cell {
     Text(String),
     /// A numeric cell. `exact` is false when the number has more significant
     /// digits than a float keeps (an 18-digit ID number typed as a number).
-    Number { text: String, exact: bool },
+    Number {
+        text: String,
+        exact: bool,
+    },
     Empty,
 }
 
@@ -109,14 +116,19 @@ pub fn read_table(format: TableFormat, bytes: &[u8]) -> Result<Table, TableError
 
 fn read_csv(bytes: &[u8]) -> Result<Table, TableError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut records = rdr.byte_records();
     let header = match records.next() {
         Some(Ok(h)) => h,
         _ => return Err(TableError::BadHeader),
     };
-    let headers: Vec<String> =
-        header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+    let headers: Vec<String> = header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for (i, rec) in records.enumerate() {
@@ -125,7 +137,11 @@ fn read_csv(bytes: &[u8]) -> Result<Table, TableError> {
             Ok(r) => r,
             Err(e) => {
                 let row = e.position().map(|p| p.line() as usize).unwrap_or(fallback_row);
-                problems.push(RowProblem { row, column: String::new(), reason: Msg::new("table.bad_csv_row") });
+                problems.push(RowProblem {
+                    row,
+                    column: String::new(),
+                    reason: Msg::new("table.bad_csv_row"),
+                });
                 continue;
             }
         };
@@ -144,7 +160,11 @@ fn read_csv(bytes: &[u8]) -> Result<Table, TableError> {
         }
         if let Some(j) = bad {
             let column = headers.get(j).cloned().unwrap_or_default();
-            problems.push(RowProblem { row, column, reason: Msg::new("table.not_utf8") });
+            problems.push(RowProblem {
+                row,
+                column,
+                reason: Msg::new("table.not_utf8"),
+            });
             continue;
         }
         if cells.iter().all(Cell::is_empty) {
@@ -152,11 +172,16 @@ fn read_csv(bytes: &[u8]) -> Result<Table, TableError> {
         }
         rows.push(Row { number: row, cells });
     }
-    Ok(Table { headers, rows, problems })
+    Ok(Table {
+        headers,
+        rows,
+        problems,
+    })
 }
 
 fn read_xlsx(bytes: &[u8]) -> Result<Table, TableError> {
-    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(|_| TableError::BadXlsx)?;
+    let mut wb: Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(|_| TableError::BadXlsx)?;
     let range = match wb.worksheet_range_at(0) {
         Some(Ok(r)) => r,
         Some(Err(_)) => return Err(TableError::BadXlsx),
@@ -173,9 +198,16 @@ fn read_xlsx(bytes: &[u8]) -> Result<Table, TableError> {
             continue;
         }
         // Row numbers as Excel shows them: 1-based, counting the header.
-        rows.push(Row { number: first_row as usize + i + 2, cells });
+        rows.push(Row {
+            number: first_row as usize + i + 2,
+            cells,
+        });
     }
-    Ok(Table { headers, rows, problems: Vec::new() })
+    Ok(Table {
+        headers,
+        rows,
+        problems: Vec::new(),
+    })
 }
 
 fn cell_of(d: &Data) -> Cell {
@@ -188,7 +220,10 @@ fn cell_of(d: &Data) -> Cell {
                 Cell::Text(s.clone())
             }
         }
-        Data::Int(i) => Cell::Number { text: i.to_string(), exact: true },
+        Data::Int(i) => Cell::Number {
+            text: i.to_string(),
+            exact: true,
+        },
         Data::Float(f) => float_cell(*f),
         Data::Bool(b) => Cell::Text(b.to_string()),
         Data::DateTime(dt) => Cell::Text(dt.as_f64().to_string()),
@@ -203,7 +238,10 @@ fn float_cell(f: f64) -> Cell {
         let exact = text.trim_start_matches('-').len() <= 15;
         Cell::Number { text, exact }
     } else {
-        Cell::Number { text: f.to_string(), exact: true }
+        Cell::Number {
+            text: f.to_string(),
+            exact: true,
+        }
     }
 }
 
@@ -251,7 +289,11 @@ pub fn write_csv(headers: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, csv:
 
 /// Writes rows to a one-sheet XLSX workbook; every cell is text so that ID
 /// numbers and phones keep all their digits.
-pub fn write_xlsx(sheet: &str, headers: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+pub fn write_xlsx(
+    sheet: &str,
+    headers: &[&str],
+    rows: &[Vec<String>],
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
@@ -289,20 +331,36 @@ mod tests {
 
     #[test]
     fn xlsx_round_trip() {
-        let bytes = write_xlsx("residents", &["name", "id_number"], &[vec!["张三".into(), "11010519491231002X".into()]])
-            .unwrap();
+        let bytes = write_xlsx(
+            "residents",
+            &["name", "id_number"],
+            &[vec!["张三".into(), "11010519491231002X".into()]],
+        )
+        .unwrap();
         assert_eq!(TableFormat::detect(None, &bytes), TableFormat::Xlsx);
         let t = read_table(TableFormat::Xlsx, &bytes).unwrap();
         assert_eq!(t.headers, vec!["name", "id_number"]);
         assert_eq!(t.rows[0].number, 2);
         assert_eq!(t.rows[0].cells[1].text(), "11010519491231002X");
         assert!(read_table(TableFormat::Xlsx, b"PK\x03\x04garbage").is_err());
-        assert!(matches!(read_table(TableFormat::Csv, b"  \n"), Err(TableError::Empty)));
+        assert!(matches!(
+            read_table(TableFormat::Csv, b"  \n"),
+            Err(TableError::Empty)
+        ));
     }
 
     #[test]
     fn long_numbers_are_flagged_inexact() {
-        assert_eq!(float_cell(13812345678.0), Cell::Number { text: "13812345678".into(), exact: true });
-        assert!(matches!(float_cell(330523198801011234.0), Cell::Number { exact: false, .. }));
+        assert_eq!(
+            float_cell(13812345678.0),
+            Cell::Number {
+                text: "13812345678".into(),
+                exact: true
+            }
+        );
+        assert!(matches!(
+            float_cell(330523198801011234.0),
+            Cell::Number { exact: false, .. }
+        ));
     }
 }

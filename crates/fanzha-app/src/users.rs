@@ -66,12 +66,22 @@ impl App {
     pub async fn users(&self, actor: &Actor) -> Result<Vec<UserView>> {
         let scope = self.gate(actor, Action::ManageUsers)?;
         let now = self.now();
-        Ok(self.store.list_users(&scope).await?.iter().map(|u| UserView::of(u, now)).collect())
+        Ok(self
+            .store
+            .list_users(&scope)
+            .await?
+            .iter()
+            .map(|u| UserView::of(u, now))
+            .collect())
     }
 
     pub async fn user(&self, actor: &Actor, id: UserId) -> Result<UserView> {
         self.gate(actor, Action::ManageUsers)?;
-        let u = self.store.get_user(id).await?.ok_or_else(|| AppError::not_found("user.not_found"))?;
+        let u = self
+            .store
+            .get_user(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("user.not_found"))?;
         Ok(UserView::of(&u, self.now()))
     }
 
@@ -86,8 +96,17 @@ impl App {
             return Err(AppError::conflict("user.username_taken"));
         }
         let hash = self.hash(password).await?;
-        let display = if f.display_name.trim().is_empty() { username } else { f.display_name.trim() };
-        let audit = self.audit(actor, "user.create", "", format!("username={username} role={}", f.role.code()));
+        let display = if f.display_name.trim().is_empty() {
+            username
+        } else {
+            f.display_name.trim()
+        };
+        let audit = self.audit(
+            actor,
+            "user.create",
+            "",
+            format!("username={username} role={}", f.role.code()),
+        );
         Ok(self
             .store
             .create_user(
@@ -109,14 +128,22 @@ impl App {
     /// given. The last enabled administrator cannot be demoted or disabled.
     pub async fn update_user(&self, actor: &Actor, id: UserId, f: &UserForm) -> Result<()> {
         self.gate(actor, Action::ManageUsers)?;
-        let old = self.store.get_user(id).await?.ok_or_else(|| AppError::not_found("user.not_found"))?;
+        let old = self
+            .store
+            .get_user(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("user.not_found"))?;
         let node_id = self.check_user_node(f.role, f.node_id).await?;
         let was_admin = old.role == Role::Admin && !old.disabled;
         let still_admin = f.role == Role::Admin && !f.disabled;
         if was_admin && !still_admin && self.store.count_admins().await? <= 1 {
             return Err(AppError::conflict("user.last_admin"));
         }
-        let display = if f.display_name.trim().is_empty() { old.display_name.clone() } else { f.display_name.trim().to_string() };
+        let display = if f.display_name.trim().is_empty() {
+            old.display_name.clone()
+        } else {
+            f.display_name.trim().to_string()
+        };
         let audit = self.audit(
             actor,
             "user.update",
@@ -124,7 +151,17 @@ impl App {
             format!("role={} disabled={}", f.role.code(), f.disabled),
         );
         self.store
-            .update_user(id, &UserUpdate { display_name: display, role: f.role, node_id, disabled: f.disabled, lang: old.lang.clone() }, &audit)
+            .update_user(
+                id,
+                &UserUpdate {
+                    display_name: display,
+                    role: f.role,
+                    node_id,
+                    disabled: f.disabled,
+                    lang: old.lang.clone(),
+                },
+                &audit,
+            )
             .await?;
         if let Some(pw) = f.password.as_deref().filter(|p| !p.is_empty()) {
             self.admin_set_password(actor, id, pw).await?;
@@ -143,7 +180,12 @@ impl App {
         let hash = self.hash(password).await?;
         let audit = self.audit(actor, "user.password_reset", format!("user:{id}"), "");
         self.store.set_password_hash(id, &hash, true, &audit).await?;
-        let audit = self.audit(actor, "session.logout_all", format!("user:{id}"), "password reset");
+        let audit = self.audit(
+            actor,
+            "session.logout_all",
+            format!("user:{id}"),
+            "password reset",
+        );
         self.store.delete_user_sessions(id, &audit).await?;
         Ok(())
     }
@@ -151,7 +193,11 @@ impl App {
     /// Sets a password from the command line (`fanzha user passwd`).
     pub async fn cli_set_password(&self, username: &str, password: &str) -> Result<()> {
         let actor = self.cli_actor();
-        let u = self.store.user_by_username(username).await?.ok_or_else(|| AppError::not_found("user.not_found"))?;
+        let u = self
+            .store
+            .user_by_username(username)
+            .await?
+            .ok_or_else(|| AppError::not_found("user.not_found"))?;
         check_password_policy(password)?;
         let hash = self.hash(password).await?;
         let audit = self.audit(&actor, "user.password_reset", format!("user:{}", u.id), "");
@@ -164,7 +210,11 @@ impl App {
 
     /// Changes the actor's own password; other sessions end.
     pub async fn change_own_password(&self, actor: &Actor, old: &str, new: &str) -> Result<()> {
-        let u = self.store.get_user(actor.user.id).await?.ok_or(AppError::Unauthenticated)?;
+        let u = self
+            .store
+            .get_user(actor.user.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         if !verify_password(&u.password_hash, old) {
             return Err(AppError::Invalid(Msg::new("user.old_password_wrong")));
         }
@@ -177,7 +227,11 @@ impl App {
 
     /// Sets the actor's interface language.
     pub async fn set_own_lang(&self, actor: &Actor, lang: fanzha_core::i18n::Lang) -> Result<()> {
-        let u = self.store.get_user(actor.user.id).await?.ok_or(AppError::Unauthenticated)?;
+        let u = self
+            .store
+            .get_user(actor.user.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         let code = match lang {
             fanzha_core::i18n::Lang::Zh => "zh",
             fanzha_core::i18n::Lang::En => "en",
@@ -185,11 +239,22 @@ impl App {
         if u.lang == code {
             return Ok(());
         }
-        let audit = self.audit(actor, "user.lang", format!("user:{}", u.id), format!("lang={code}"));
+        let audit = self.audit(
+            actor,
+            "user.lang",
+            format!("user:{}", u.id),
+            format!("lang={code}"),
+        );
         self.store
             .update_user(
                 u.id,
-                &UserUpdate { display_name: u.display_name, role: u.role, node_id: u.node_id, disabled: u.disabled, lang: code.into() },
+                &UserUpdate {
+                    display_name: u.display_name,
+                    role: u.role,
+                    node_id: u.node_id,
+                    disabled: u.disabled,
+                    lang: code.into(),
+                },
                 &audit,
             )
             .await?;
@@ -199,6 +264,12 @@ impl App {
     /// All users, for `fanzha user list`.
     pub async fn cli_users(&self) -> Result<Vec<UserView>> {
         let now = self.now();
-        Ok(self.store.list_users(&Scope::All).await?.iter().map(|u| UserView::of(u, now)).collect())
+        Ok(self
+            .store
+            .list_users(&Scope::All)
+            .await?
+            .iter()
+            .map(|u| UserView::of(u, now))
+            .collect())
     }
 }

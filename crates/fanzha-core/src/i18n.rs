@@ -91,7 +91,11 @@ pub struct Msg {
 
 impl Msg {
     pub fn new(key: &str) -> Msg {
-        Msg { key: key.to_string(), args: Vec::new(), nested: Vec::new() }
+        Msg {
+            key: key.to_string(),
+            args: Vec::new(),
+            nested: Vec::new(),
+        }
     }
     pub fn arg(mut self, name: &str, value: impl ToString) -> Msg {
         self.args.push((name.to_string(), value.to_string()));
@@ -136,16 +140,26 @@ mod tests {
             let parts: Vec<&str> = line.split('\t').collect();
             assert_eq!(parts.len(), 3, "catalog.tsv line {} must have key, zh, en", n + 1);
             assert!(!parts[1].is_empty() && !parts[2].is_empty(), "line {}", n + 1);
-            assert!(seen.insert(parts[0]), "duplicate key {} on line {}", parts[0], n + 1);
+            assert!(
+                seen.insert(parts[0]),
+                "duplicate key {} on line {}",
+                parts[0],
+                n + 1
+            );
         }
     }
 
     #[test]
     fn render_fills_args() {
-        let m = Msg::new("import.row_error").arg("row", 3).arg("column", "id_number").arg("reason", "x");
+        let m = Msg::new("import.row_error")
+            .arg("row", 3)
+            .arg("column", "id_number")
+            .arg("reason", "x");
         assert!(m.render(Lang::En).contains('3'));
         assert_eq!(tr(Lang::Zh, "no.such.key"), "no.such.key");
-        let nested = Msg::new("resident.field_error").arg("column", "name").arg_msg("reason", Msg::new("resident.name_empty"));
+        let nested = Msg::new("resident.field_error")
+            .arg("column", "name")
+            .arg_msg("reason", Msg::new("resident.name_empty"));
         assert_eq!(nested.render(Lang::En), "name: The name is empty");
         assert_eq!(nested.render(Lang::Zh), "name：姓名不能为空");
     }

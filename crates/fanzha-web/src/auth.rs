@@ -51,7 +51,11 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> String {
             return ip.to_string();
         }
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -169,7 +173,9 @@ pub fn plain_cookie(name: &'static str, value: String, secure: bool) -> Cookie<'
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {
-    form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
@@ -195,14 +201,22 @@ pub async fn csrf_guard(State(st): State<AppState>, req: Request, next: Next) ->
     let lang = ctx.lang;
     let deny = |api: bool| -> Response {
         let e = AppError::forbidden("error.csrf");
-        if api { ApiError(e, lang).into_response() } else { PageError(e, lang).into_response() }
+        if api {
+            ApiError(e, lang).into_response()
+        } else {
+            PageError(e, lang).into_response()
+        }
     };
     if is_api {
         if bearer(&parts.headers).is_some() {
             return next.run(Request::from_parts(parts, body)).await;
         }
         let expected = ctx.csrf();
-        let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let given = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         // Calls without any session fall through to the handler, which answers 401.
         if ctx.actor.is_some() && (expected.is_empty() || !constant_eq(&expected, given)) {
             return deny(true);
@@ -212,9 +226,17 @@ pub async fn csrf_guard(State(st): State<AppState>, req: Request, next: Next) ->
     let jar = CookieJar::from_headers(&parts.headers);
     let expected = match &ctx.actor {
         Some(_) => ctx.csrf(),
-        None => jar.get(PRE_COOKIE).map(|c| c.value().to_string()).unwrap_or_default(),
+        None => jar
+            .get(PRE_COOKIE)
+            .map(|c| c.value().to_string())
+            .unwrap_or_default(),
     };
-    let ctype = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ctype = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     if ctype.starts_with("multipart/form-data") {
         let given = parts
             .uri
@@ -243,7 +265,10 @@ mod tests {
 
     #[test]
     fn decode_and_find() {
-        assert_eq!(form_field(b"a=1&_csrf=ab%2Bc+d&x", "_csrf").as_deref(), Some("ab+c d"));
+        assert_eq!(
+            form_field(b"a=1&_csrf=ab%2Bc+d&x", "_csrf").as_deref(),
+            Some("ab+c d")
+        );
         assert_eq!(form_field(b"q=%E5%BC%A0", "q").as_deref(), Some("张"));
         assert_eq!(safe_next(Some("//evil.com")), "/");
         assert_eq!(safe_next(Some("/residents?q=1")), "/residents?q=1");

@@ -29,7 +29,8 @@ impl IntoResponse for ApiError {
         });
         let mut r = (status, axum::Json(body)).into_response();
         if let AppError::Unauthenticated = self.0 {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         r
     }
@@ -47,7 +48,11 @@ impl IntoResponse for PageError {
         if let AppError::Unauthenticated = self.0 {
             return axum::response::Redirect::to("/login").into_response();
         }
-        (status, error_page(self.1, status.as_u16(), &self.0.msg().render(self.1))).into_response()
+        (
+            status,
+            error_page(self.1, status.as_u16(), &self.0.msg().render(self.1)),
+        )
+            .into_response()
     }
 }
 
@@ -66,7 +71,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
 
     async fn from_request(req: Request, st: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let lang = Ctx::from_request_parts(&mut parts, st).await.map(|c| c.lang).unwrap_or_default();
+        let lang = Ctx::from_request_parts(&mut parts, st)
+            .await
+            .map(|c| c.lang)
+            .unwrap_or_default();
         match axum::Json::<T>::from_request(Request::from_parts(parts, body), st).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(e) => Err(ApiError(json_rejection(e, st.cfg.max_body_bytes), lang).into_response()),
@@ -89,7 +97,10 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        let lang = Ctx::from_request_parts(parts, st).await.map(|c| c.lang).unwrap_or_default();
+        let lang = Ctx::from_request_parts(parts, st)
+            .await
+            .map(|c| c.lang)
+            .unwrap_or_default();
         match axum::extract::Query::<T>::from_request_parts(parts, st).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(e) => Err(respond(original_path(parts), query_rejection(e), lang)),
@@ -108,7 +119,10 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        let lang = Ctx::from_request_parts(parts, st).await.map(|c| c.lang).unwrap_or_default();
+        let lang = Ctx::from_request_parts(parts, st)
+            .await
+            .map(|c| c.lang)
+            .unwrap_or_default();
         match axum::extract::Path::<T>::from_request_parts(parts, st).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(e) => Err(respond(original_path(parts), path_rejection(e), lang)),
@@ -131,7 +145,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
 
     async fn from_request(req: Request, st: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let lang = Ctx::from_request_parts(&mut parts, st).await.map(|c| c.lang).unwrap_or_default();
+        let lang = Ctx::from_request_parts(&mut parts, st)
+            .await
+            .map(|c| c.lang)
+            .unwrap_or_default();
         let path = parts.uri.path().to_string();
         match axum::Form::<T>::from_request(Request::from_parts(parts, body), st).await {
             Ok(axum::Form(v)) => Ok(Form(v)),
@@ -147,17 +164,28 @@ fn form_rejection(e: FormRejection) -> AppError {
 /// The request's path as the client sent it: inside a nested router (the API
 /// under `/api/v1`) `parts.uri` has lost its prefix.
 fn original_path(parts: &Parts) -> &str {
-    parts.extensions.get::<axum::extract::OriginalUri>().map(|u| u.0.path()).unwrap_or(parts.uri.path())
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.0.path())
+        .unwrap_or(parts.uri.path())
 }
 
 /// Answers in the API's or the pages' style, by path.
 pub fn respond(path: &str, e: AppError, lang: Lang) -> Response {
-    if path.starts_with("/api/") { ApiError(e, lang).into_response() } else { PageError(e, lang).into_response() }
+    if path.starts_with("/api/") {
+        ApiError(e, lang).into_response()
+    } else {
+        PageError(e, lang).into_response()
+    }
 }
 
 pub async fn not_found(State(st): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
-    let lang = Ctx::from_request_parts(&mut parts, &st).await.map(|c| c.lang).unwrap_or_default();
+    let lang = Ctx::from_request_parts(&mut parts, &st)
+        .await
+        .map(|c| c.lang)
+        .unwrap_or_default();
     respond(parts.uri.path(), AppError::not_found("error.no_such_page"), lang)
 }
 
@@ -173,7 +201,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
     );
     if r.status().is_redirection() || r.headers().get(header::CACHE_CONTROL).is_none() {
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     r
 }

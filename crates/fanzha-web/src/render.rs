@@ -1,8 +1,8 @@
 //! Server-side rendering with minijinja. Templates are compiled into the
 //! binary; every string in them comes from the one catalogue through `t()`.
 
-use crate::auth::Ctx;
 use crate::WebError;
+use crate::auth::Ctx;
 use axum::response::Html;
 use fanzha_core::i18n::{Lang, tr};
 use fanzha_core::org::{NodeKind, UnitType};
@@ -24,11 +24,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("org_node.html", include_str!("../templates/org_node.html")),
     ("org_units.html", include_str!("../templates/org_units.html")),
     ("org_unit.html", include_str!("../templates/org_unit.html")),
-    ("org_unit_form.html", include_str!("../templates/org_unit_form.html")),
+    (
+        "org_unit_form.html",
+        include_str!("../templates/org_unit_form.html"),
+    ),
     ("residents.html", include_str!("../templates/residents.html")),
     ("resident.html", include_str!("../templates/resident.html")),
-    ("resident_form.html", include_str!("../templates/resident_form.html")),
-    ("resident_import.html", include_str!("../templates/resident_import.html")),
+    (
+        "resident_form.html",
+        include_str!("../templates/resident_form.html"),
+    ),
+    (
+        "resident_import.html",
+        include_str!("../templates/resident_import.html"),
+    ),
     ("users.html", include_str!("../templates/users.html")),
     ("user_form.html", include_str!("../templates/user_form.html")),
     ("audit.html", include_str!("../templates/audit.html")),
@@ -40,7 +49,10 @@ pub struct Templates {
 }
 
 fn lang_of(state: &State) -> Lang {
-    state.lookup("lang").and_then(|v| v.as_str().and_then(Lang::parse)).unwrap_or_default()
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().and_then(Lang::parse))
+        .unwrap_or_default()
 }
 
 /// `t("key")`: the catalogue text in the page's language.
@@ -81,7 +93,8 @@ impl Templates {
     pub fn new() -> Result<Templates, WebError> {
         let mut env = Environment::new();
         for (name, src) in TEMPLATES {
-            env.add_template(name, src).map_err(|e| WebError::Template(format!("{name}: {e}")))?;
+            env.add_template(name, src)
+                .map_err(|e| WebError::Template(format!("{name}: {e}")))?;
         }
         env.add_function("t", t);
         env.add_function("label", label);
@@ -108,7 +121,11 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
     let mut out = Vec::new();
     let mut add = |href: &'static str, key: &'static str, allowed: bool| {
         if allowed {
-            let active = if href == "/" { ctx.path == "/" } else { ctx.path.starts_with(href) };
+            let active = if href == "/" {
+                ctx.path == "/"
+            } else {
+                ctx.path.starts_with(href)
+            };
             out.push(Nav { href, key, active });
         }
     };
@@ -158,7 +175,12 @@ pub fn page(st: &crate::state::AppState, ctx: &Ctx, name: &str, data: Value) -> 
 
 /// A minimal error page that needs no state (also used when rendering fails).
 pub fn error_page(lang: Lang, status: u16, message: &str) -> Html<String> {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
     Html(format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"narrow\"><h1>{}</h1><p class=\"error\">{}</p><p><a href=\"/\">{}</a></p></main></body></html>",
         lang.code(),

@@ -1,7 +1,7 @@
 //! Shared state of the handlers.
 
-use crate::render::Templates;
 use crate::WebError;
+use crate::render::Templates;
 use fanzha_app::App;
 use std::sync::Arc;
 
@@ -20,7 +20,12 @@ pub struct WebConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { cookie_secure: false, trust_proxy: false, demo: false, max_body_bytes: 25 * 1024 * 1024 }
+        WebConfig {
+            cookie_secure: false,
+            trust_proxy: false,
+            demo: false,
+            max_body_bytes: 25 * 1024 * 1024,
+        }
     }
 }
 
@@ -33,6 +38,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: Arc<App>, cfg: WebConfig) -> Result<AppState, WebError> {
-        Ok(AppState { app, cfg: Arc::new(cfg), tpl: Arc::new(Templates::new()?) })
+        Ok(AppState {
+            app,
+            cfg: Arc::new(cfg),
+            tpl: Arc::new(Templates::new()?),
+        })
     }
 }

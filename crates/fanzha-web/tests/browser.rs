@@ -6,17 +6,19 @@
 //! Outside CI the test prints that it skipped when Chromium or ChromeDriver
 //! is missing; with `CI` set it fails instead.
 
+use fantoccini::{ClientBuilder, Locator};
 use fanzha_app::crypto::{MasterKey, PasswordCost};
 use fanzha_app::residents::ResidentQuery;
 use fanzha_app::{App, AppConfig, StoreConfig, SystemClock};
-use fantoccini::{ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 fn tool(var: &str, default: &str) -> Option<PathBuf> {
-    let p = std::env::var(var).map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(default));
+    let p = std::env::var(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(default));
     p.exists().then_some(p)
 }
 
@@ -29,13 +31,23 @@ fn artifacts() -> PathBuf {
 }
 
 async fn start_app(dir: &std::path::Path) -> (Arc<App>, String) {
-    let store = fanzha_app::open_store(&StoreConfig::Sqlite { path: dir.join("fanzha.db") }).await.unwrap();
+    let store = fanzha_app::open_store(&StoreConfig::Sqlite {
+        path: dir.join("fanzha.db"),
+    })
+    .await
+    .unwrap();
     let mut cfg = AppConfig::new(MasterKey::generate().unwrap());
-    cfg.password_cost = PasswordCost { memory_kib: 64, iterations: 1 };
+    cfg.password_cost = PasswordCost {
+        memory_kib: 64,
+        iterations: 1,
+    };
     let app = App::new(store, cfg, Arc::new(SystemClock)).unwrap();
     app.migrate().await.unwrap();
     app.load_demo(7, 1500).await.unwrap();
-    let web = fanzha_web::WebConfig { demo: true, ..Default::default() };
+    let web = fanzha_web::WebConfig {
+        demo: true,
+        ..Default::default()
+    };
     let router = fanzha_web::router(app.clone(), web).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -46,14 +58,19 @@ async fn start_app(dir: &std::path::Path) -> (Arc<App>, String) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grid_worker_sees_only_own_grid_and_switches_language() {
-    let (Some(chromium), Some(driver)) =
-        (tool("FANZHA_CHROMIUM", "/usr/bin/chromium"), tool("FANZHA_CHROMEDRIVER", "/usr/bin/chromedriver"))
-    else {
+    let (Some(chromium), Some(driver)) = (
+        tool("FANZHA_CHROMIUM", "/usr/bin/chromium"),
+        tool("FANZHA_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    ) else {
         if std::env::var_os("CI").is_some() {
             panic!("CI: chromium and chromedriver are required (FANZHA_CHROMIUM, FANZHA_CHROMEDRIVER)");
         }
@@ -65,15 +82,40 @@ async fn grid_worker_sees_only_own_grid_and_switches_language() {
 
     // What the grid worker should see, straight from the app.
     let actor = {
-        let ok = app.login("grid", fanzha_app::demo::DEMO_PASSWORD, "127.0.0.1", "test").await.unwrap();
+        let ok = app
+            .login("grid", fanzha_app::demo::DEMO_PASSWORD, "127.0.0.1", "test")
+            .await
+            .unwrap();
         app.session_actor(&ok.token, "127.0.0.1").await.unwrap()
     };
     let own_grid = actor.user.node_id.expect("grid worker has a node");
-    let mine = app.residents(&actor, &ResidentQuery { per_page: Some(500), ..Default::default() }).await.unwrap();
+    let mine = app
+        .residents(
+            &actor,
+            &ResidentQuery {
+                per_page: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(mine.total > 0, "the demo grid has residents");
     let admin = app.cli_actor();
-    let all = app.residents(&admin, &ResidentQuery { per_page: Some(500), ..Default::default() }).await.unwrap();
-    let other = all.items.iter().find(|r| r.grid_id != own_grid).expect("a resident of another grid");
+    let all = app
+        .residents(
+            &admin,
+            &ResidentQuery {
+                per_page: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let other = all
+        .items
+        .iter()
+        .find(|r| r.grid_id != own_grid)
+        .expect("a resident of another grid");
 
     let port = free_port();
     let mut chromedriver = tokio::process::Command::new(&driver)
@@ -115,14 +157,24 @@ async fn grid_worker_sees_only_own_grid_and_switches_language() {
 
     // Log in through the real form.
     c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Css("input[name=username]")).await.unwrap().send_keys("grid").await.unwrap();
+    c.find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("grid")
+        .await
+        .unwrap();
     c.find(Locator::Css("input[name=password]"))
         .await
         .unwrap()
         .send_keys(fanzha_app::demo::DEMO_PASSWORD)
         .await
         .unwrap();
-    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let home = c.source().await.unwrap();
     assert!(home.contains("演示数据"), "demo banner shown");
 
@@ -130,9 +182,16 @@ async fn grid_worker_sees_only_own_grid_and_switches_language() {
     c.goto(&format!("{base}/residents?per_page=500")).await.unwrap();
     let page = c.source().await.unwrap();
     for r in &mine.items {
-        assert!(page.contains(&format!("/residents/{}\"", r.id)), "own resident {} listed", r.id);
+        assert!(
+            page.contains(&format!("/residents/{}\"", r.id)),
+            "own resident {} listed",
+            r.id
+        );
     }
-    assert!(!page.contains(&format!("/residents/{}\"", other.id)), "another grid's resident is not listed");
+    assert!(
+        !page.contains(&format!("/residents/{}\"", other.id)),
+        "another grid's resident is not listed"
+    );
     // And another grid's resident cannot be opened by URL.
     c.goto(&format!("{base}/residents/{}", other.id)).await.unwrap();
     let denied = c.source().await.unwrap();
@@ -140,7 +199,12 @@ async fn grid_worker_sees_only_own_grid_and_switches_language() {
 
     // Switch to English.
     c.goto(&format!("{base}/residents")).await.unwrap();
-    c.find(Locator::Id("lang-switch")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let en = c.source().await.unwrap();
     assert!(en.contains("Residents"), "English navigation after switching");
     assert!(en.contains("DEMO DATA"), "English demo banner");

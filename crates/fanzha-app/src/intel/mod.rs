@@ -1,7 +1,7 @@
-pub mod formats;
 pub mod allowlist;
 pub mod disposal;
 pub mod export;
+pub mod formats;
 pub mod import;
 pub mod lookup;
 pub mod ratelimit;

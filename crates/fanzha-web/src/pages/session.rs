@@ -40,27 +40,48 @@ struct NextQ {
     next: Option<String>,
 }
 
-async fn login_page(State(st): State<AppState>, ctx: Ctx, jar: CookieJar, Query(q): Query<NextQ>) -> Response {
+async fn login_page(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Query(q): Query<NextQ>,
+) -> Response {
     if ctx.actor.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
     render_login(&st, &ctx, jar, q.next.as_deref().unwrap_or("/"), "", None).await
 }
 
-async fn render_login(st: &AppState, ctx: &Ctx, jar: CookieJar, next: &str, username: &str, error: Option<String>) -> Response {
+async fn render_login(
+    st: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    next: &str,
+    username: &str,
+    error: Option<String>,
+) -> Response {
     let pre = match pre_token(&jar) {
         Ok(p) => p,
         Err(e) => return PageError(e, ctx.lang).into_response(),
     };
     let needs_setup = st.app.needs_setup().await.unwrap_or(false);
-    let status = if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
     let html = page(
         st,
         ctx,
         "login.html",
         context! { pre => pre.clone(), next => safe_next(Some(next)), username => username, error => error, needs_setup => needs_setup },
     );
-    (status, jar.add(plain_cookie(PRE_COOKIE, pre, st.cfg.cookie_secure)), html).into_response()
+    (
+        status,
+        jar.add(plain_cookie(PRE_COOKIE, pre, st.cfg.cookie_secure)),
+        html,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -71,23 +92,60 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(st): State<AppState>, ctx: Ctx, jar: CookieJar, headers: axum::http::HeaderMap, Form(f): Form<LoginForm>) -> Response {
-    let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn login(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match st.app.login(&f.username, &f.password, &ctx.ip, ua).await {
         Ok(ok) => {
             let jar = jar
                 .add(session_cookie(ok.token, st.cfg.cookie_secure))
-                .add(plain_cookie(LANG_COOKIE, if ok.user.lang == "en" { "en".into() } else { "zh".into() }, st.cfg.cookie_secure));
-            let to = if ok.user.must_change_password { "/account?first=1".to_string() } else { safe_next(f.next.as_deref()) };
+                .add(plain_cookie(
+                    LANG_COOKIE,
+                    if ok.user.lang == "en" {
+                        "en".into()
+                    } else {
+                        "zh".into()
+                    },
+                    st.cfg.cookie_secure,
+                ));
+            let to = if ok.user.must_change_password {
+                "/account?first=1".to_string()
+            } else {
+                safe_next(f.next.as_deref())
+            };
             (jar, Redirect::to(&to)).into_response()
         }
         Err(AppError::Locked { until }) => {
             let mins = ((until.0 - st.app.now().0) / 60_000).max(1);
             let msg = Msg::new("login.locked").arg("minutes", mins).render(ctx.lang);
-            render_login(&st, &ctx, jar, f.next.as_deref().unwrap_or("/"), &f.username, Some(msg)).await
+            render_login(
+                &st,
+                &ctx,
+                jar,
+                f.next.as_deref().unwrap_or("/"),
+                &f.username,
+                Some(msg),
+            )
+            .await
         }
         Err(AppError::Invalid(m)) => {
-            render_login(&st, &ctx, jar, f.next.as_deref().unwrap_or("/"), &f.username, Some(m.render(ctx.lang))).await
+            render_login(
+                &st,
+                &ctx,
+                jar,
+                f.next.as_deref().unwrap_or("/"),
+                &f.username,
+                Some(m.render(ctx.lang)),
+            )
+            .await
         }
         Err(e) => PageError(e, ctx.lang).into_response(),
     }
@@ -107,7 +165,14 @@ async fn setup_page(State(st): State<AppState>, ctx: Ctx, jar: CookieJar) -> Res
     render_setup(&st, &ctx, jar, "", "", None).await
 }
 
-async fn render_setup(st: &AppState, ctx: &Ctx, jar: CookieJar, username: &str, display: &str, error: Option<String>) -> Response {
+async fn render_setup(
+    st: &AppState,
+    ctx: &Ctx,
+    jar: CookieJar,
+    username: &str,
+    display: &str,
+    error: Option<String>,
+) -> Response {
     match st.app.needs_setup().await {
         Ok(true) => {}
         Ok(false) => return PageError(AppError::forbidden("setup.already_done"), ctx.lang).into_response(),
@@ -117,9 +182,23 @@ async fn render_setup(st: &AppState, ctx: &Ctx, jar: CookieJar, username: &str, 
         Ok(p) => p,
         Err(e) => return PageError(e, ctx.lang).into_response(),
     };
-    let status = if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
-    let html = page(st, ctx, "setup.html", context! { pre => pre.clone(), username => username, display_name => display, error => error });
-    (status, jar.add(plain_cookie(PRE_COOKIE, pre, st.cfg.cookie_secure)), html).into_response()
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let html = page(
+        st,
+        ctx,
+        "setup.html",
+        context! { pre => pre.clone(), username => username, display_name => display, error => error },
+    );
+    (
+        status,
+        jar.add(plain_cookie(PRE_COOKIE, pre, st.cfg.cookie_secure)),
+        html,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -136,10 +215,22 @@ async fn setup(State(st): State<AppState>, ctx: Ctx, jar: CookieJar, Form(f): Fo
         let msg = Msg::new("setup.mismatch").render(ctx.lang);
         return render_setup(&st, &ctx, jar, &f.username, &f.display_name, Some(msg)).await;
     }
-    match st.app.setup_first_admin(&f.username, &f.display_name, &f.password, &ctx.ip).await {
+    match st
+        .app
+        .setup_first_admin(&f.username, &f.display_name, &f.password, &ctx.ip)
+        .await
+    {
         Ok(_) => Redirect::to("/login").into_response(),
         Err(AppError::Invalid(m)) | Err(AppError::Conflict(m)) => {
-            render_setup(&st, &ctx, jar, &f.username, &f.display_name, Some(m.render(ctx.lang))).await
+            render_setup(
+                &st,
+                &ctx,
+                jar,
+                &f.username,
+                &f.display_name,
+                Some(m.render(ctx.lang)),
+            )
+            .await
         }
         Err(e) => PageError(e, ctx.lang).into_response(),
     }
