@@ -20,6 +20,14 @@ use sha2::{Digest, Sha256};
 pub enum Field {
     IdNumber,
     Phone,
+    /// An ingested event's whole content (numbers, texts…).
+    Event,
+    /// The digest of an event's `(source, id)`, its duplicate check.
+    EventId,
+    /// A bank, payment or social account that identifies a person.
+    Account,
+    /// A person's name from outside the resident registry (pushed leads).
+    Name,
 }
 
 impl Field {
@@ -27,6 +35,10 @@ impl Field {
         match self {
             Field::IdNumber => b"id_number",
             Field::Phone => b"phone",
+            Field::Event => b"event",
+            Field::EventId => b"event_id",
+            Field::Account => b"account",
+            Field::Name => b"name",
         }
     }
 }
@@ -78,7 +90,8 @@ impl MasterKey {
 #[derive(Clone)]
 pub struct FieldCipher {
     aead: Aes256Gcm,
-    index_key: [u8; 32],
+    /// HMAC-SHA256 keyed with the blind-index key, cloned for each index.
+    index_mac: Hmac<Sha256>,
 }
 
 impl FieldCipher {
@@ -86,10 +99,13 @@ impl FieldCipher {
         let hk = Hkdf::<Sha256>::new(Some(b"fanzha"), &master.0);
         let mut enc = [0u8; 32];
         let mut idx = [0u8; 32];
-        hk.expand(b"fanzha/field-encryption/v1", &mut enc).map_err(|_| CryptoError::BadKey)?;
-        hk.expand(b"fanzha/blind-index/v1", &mut idx).map_err(|_| CryptoError::BadKey)?;
+        hk.expand(b"fanzha/field-encryption/v1", &mut enc)
+            .map_err(|_| CryptoError::BadKey)?;
+        hk.expand(b"fanzha/blind-index/v1", &mut idx)
+            .map_err(|_| CryptoError::BadKey)?;
         let aead = Aes256Gcm::new_from_slice(&enc).map_err(|_| CryptoError::BadKey)?;
-        Ok(FieldCipher { aead, index_key: idx })
+        let index_mac = <Hmac<Sha256>>::new_from_slice(&idx).map_err(|_| CryptoError::BadKey)?;
+        Ok(FieldCipher { aead, index_mac })
     }
 
     /// `version ‖ nonce ‖ ciphertext+tag`.
@@ -98,7 +114,13 @@ impl FieldCipher {
         getrandom::fill(&mut nonce).map_err(|_| CryptoError::Random)?;
         let ct = self
             .aead
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext.as_bytes(), aad: field.label() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: field.label(),
+                },
+            )
             .map_err(|_| CryptoError::Encrypt)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -115,18 +137,80 @@ impl FieldCipher {
         nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
         let pt = self
             .aead
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[1 + NONCE_LEN..], aad: field.label() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed[1 + NONCE_LEN..],
+                    aad: field.label(),
+                },
+            )
             .map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(pt).map_err(|_| CryptoError::Decrypt)
     }
 
     /// Keyed blind index of a normalised value: 16 bytes of HMAC-SHA256.
     pub fn blind_index(&self, field: Field, normalised: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
+        self.blind_index16(field, normalised.as_bytes()).to_vec()
+    }
+
+    /// [`FieldCipher::blind_index`] without allocating, over bytes.
+    pub fn blind_index16(&self, field: Field, normalised: &[u8]) -> [u8; 16] {
+        let mut mac = self.index_mac.clone();
         mac.update(field.label());
         mac.update(&[0]);
-        mac.update(normalised.as_bytes());
-        mac.finalize().into_bytes()[..16].to_vec()
+        mac.update(normalised);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    /// Seals many values of one field; the nonces come from one call to the
+    /// random source. Random 96-bit nonces stay safe far beyond the volumes
+    /// one key sees here (a collision is a 2^-32 event only after about 2^32
+    /// values under one key).
+    pub fn seal_many(&self, field: Field, plaintexts: &[&[u8]]) -> Result<Vec<Vec<u8>>, CryptoError> {
+        let mut nonces = vec![0u8; NONCE_LEN * plaintexts.len()];
+        getrandom::fill(&mut nonces).map_err(|_| CryptoError::Random)?;
+        let mut out = Vec::with_capacity(plaintexts.len());
+        for (pt, nonce) in plaintexts.iter().zip(nonces.chunks_exact(NONCE_LEN)) {
+            let mut n = [0u8; NONCE_LEN];
+            n.copy_from_slice(nonce);
+            let ct = self
+                .aead
+                .encrypt(
+                    &Nonce::from(n),
+                    Payload {
+                        msg: pt,
+                        aad: field.label(),
+                    },
+                )
+                .map_err(|_| CryptoError::Encrypt)?;
+            let mut v = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+            v.push(VERSION);
+            v.extend_from_slice(&n);
+            v.extend_from_slice(&ct);
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Opens a value sealed as bytes ([`FieldCipher::seal_many`]).
+    pub fn open_bytes(&self, field: Field, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
+            return Err(CryptoError::Decrypt);
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+        self.aead
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed[1 + NONCE_LEN..],
+                    aad: field.label(),
+                },
+            )
+            .map_err(|_| CryptoError::Decrypt)
     }
 }
 
@@ -151,7 +235,10 @@ pub struct PasswordCost {
 
 impl Default for PasswordCost {
     fn default() -> Self {
-        PasswordCost { memory_kib: 19_456, iterations: 2 }
+        PasswordCost {
+            memory_kib: 19_456,
+            iterations: 2,
+        }
     }
 }
 
@@ -164,7 +251,10 @@ impl PasswordCost {
 
 /// A PHC string (`$argon2id$v=19$…`).
 pub fn hash_password(cost: PasswordCost, password: &str) -> Result<String, CryptoError> {
-    let h = cost.argon2()?.hash_password(password.as_bytes()).map_err(|_| CryptoError::Hash)?;
+    let h = cost
+        .argon2()?
+        .hash_password(password.as_bytes())
+        .map_err(|_| CryptoError::Hash)?;
     Ok(h.to_string())
 }
 
@@ -172,7 +262,9 @@ pub fn hash_password(cost: PasswordCost, password: &str) -> Result<String, Crypt
 /// the string are used, so older hashes keep working when the cost changes.
 pub fn verify_password(phc: &str, password: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -215,8 +307,29 @@ mod tests {
     }
 
     #[test]
+    fn batch_sealing_and_fast_index() {
+        let c = cipher();
+        let sealed = c.seal_many(Field::Event, &[b"{\"a\":1}", b""]).unwrap();
+        assert_eq!(c.open_bytes(Field::Event, &sealed[0]).unwrap(), b"{\"a\":1}");
+        assert_eq!(c.open_bytes(Field::Event, &sealed[1]).unwrap(), b"");
+        assert!(c.open_bytes(Field::Phone, &sealed[0]).is_err());
+        assert_ne!(sealed[0][1..13], sealed[1][1..13], "distinct nonces");
+        assert_eq!(
+            c.blind_index16(Field::Phone, b"+8613812345678").to_vec(),
+            c.blind_index(Field::Phone, "+8613812345678")
+        );
+        assert_ne!(
+            c.blind_index16(Field::Account, b"x"),
+            c.blind_index16(Field::EventId, b"x")
+        );
+    }
+
+    #[test]
     fn passwords() {
-        let cost = PasswordCost { memory_kib: 64, iterations: 1 };
+        let cost = PasswordCost {
+            memory_kib: 64,
+            iterations: 1,
+        };
         let h = hash_password(cost, "correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password(&h, "correct horse"));

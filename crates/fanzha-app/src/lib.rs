@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod crypto;
 pub mod demo;
+pub mod detect;
 pub mod error;
 pub mod home;
 pub mod intel;
@@ -21,14 +22,14 @@ pub mod users;
 
 use crypto::{FieldCipher, MasterKey, PasswordCost};
 pub use error::{AppError, Result};
+use fanzha_core::Timestamp;
 use fanzha_core::i18n::Msg;
 use fanzha_core::roles::{Action, Role};
-use fanzha_core::Timestamp;
-pub use fanzha_store::{AuditRecord, Scope, Store, StoreConfig, StoreError, User};
 /// The records the use cases return (org nodes, units, residents, users…).
 pub use fanzha_store::model;
 /// Opens (and, when asked, migrates) the configured store.
 pub use fanzha_store::open as open_store;
+pub use fanzha_store::{AuditRecord, Scope, Store, StoreConfig, StoreError, User};
 use std::sync::Arc;
 
 /// Where the app gets the time. Tests use [`ManualClock`].
@@ -41,7 +42,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp(d.as_millis() as i64)
     }
 }
@@ -84,6 +87,8 @@ pub struct AppConfig {
     pub max_upload_bytes: usize,
     /// The intelligence base: lifetimes, snapshot directory, rate limits…
     pub intel: intel::state::IntelConfig,
+    /// Detection: partitions, batch limits, the text model, replay…
+    pub detect: detect::DetectConfig,
 }
 
 impl AppConfig {
@@ -96,6 +101,7 @@ impl AppConfig {
             session_hours: 12,
             max_upload_bytes: 20 * 1024 * 1024,
             intel: intel::state::IntelConfig::default(),
+            detect: detect::DetectConfig::default(),
         }
     }
 }
@@ -108,6 +114,8 @@ pub struct App {
     pub(crate) clock: Arc<dyn Clock>,
     /// The live intel index, allowlist matcher and their background task.
     pub(crate) intel: intel::state::IntelState,
+    /// The event bus, the pipeline task and its caches.
+    pub(crate) detect: detect::DetectState,
 }
 
 /// How the actor proved who they are.
@@ -148,7 +156,15 @@ impl App {
         let cipher = FieldCipher::new(&cfg.master_key)?;
         Ok(Arc::new_cyclic(|me| {
             let intel = intel::state::IntelState::new(&cfg.intel, me.clone());
-            App { store, cipher, cfg, clock, intel }
+            let detect = detect::DetectState::new(&cfg.detect, me.clone());
+            App {
+                store,
+                cipher,
+                cfg,
+                clock,
+                intel,
+                detect,
+            }
         }))
     }
 
@@ -168,14 +184,26 @@ impl App {
     /// scope every query of the use case must be limited to.
     pub fn gate(&self, actor: &Actor, action: Action) -> Result<Scope> {
         if !actor.can(action) {
-            tracing::info!(user_id = actor.user.id.0, action = action.code(), "permission denied");
-            return Err(AppError::Forbidden(Msg::new("error.forbidden_action").arg("action", action.code())));
+            tracing::info!(
+                user_id = actor.user.id.0,
+                action = action.code(),
+                "permission denied"
+            );
+            return Err(AppError::Forbidden(
+                Msg::new("error.forbidden_action").arg("action", action.code()),
+            ));
         }
         actor.scope().ok_or_else(|| AppError::forbidden("error.no_scope"))
     }
 
     /// An audit record for `actor` doing `action` to `target`.
-    pub(crate) fn audit(&self, actor: &Actor, action: &str, target: impl Into<String>, detail: impl Into<String>) -> AuditRecord {
+    pub(crate) fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> AuditRecord {
         AuditRecord {
             at: self.now(),
             actor_id: actor.user.id.0,
@@ -188,7 +216,14 @@ impl App {
     }
 
     /// An audit record for the system itself or the public.
-    pub(crate) fn audit_system(&self, who: &str, action: &str, target: impl Into<String>, detail: impl Into<String>, ip: &str) -> AuditRecord {
+    pub(crate) fn audit_system(
+        &self,
+        who: &str,
+        action: &str,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+        ip: &str,
+    ) -> AuditRecord {
         AuditRecord {
             at: self.now(),
             actor_id: 0,
@@ -204,7 +239,10 @@ impl App {
     /// first used with, so that a wrong key fails at start-up instead of
     /// producing undecryptable records. The first start records a check value.
     pub async fn check_master_key(&self) -> Result<()> {
-        let check = hex::encode(self.cipher.blind_index(crypto::Field::IdNumber, "fanzha-key-check"));
+        let check = hex::encode(
+            self.cipher
+                .blind_index(crypto::Field::IdNumber, "fanzha-key-check"),
+        );
         match self.store.get_setting("key_check").await? {
             Some(v) if v == check => Ok(()),
             Some(_) => Err(AppError::Invalid(Msg::new("error.wrong_key"))),
@@ -244,6 +282,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn pages(&self) -> usize {
-        if self.per_page == 0 { 1 } else { (self.total as usize).div_ceil(self.per_page).max(1) }
+        if self.per_page == 0 {
+            1
+        } else {
+            (self.total as usize).div_ceil(self.per_page).max(1)
+        }
     }
 }

@@ -12,8 +12,8 @@ use fanzha_core::roles::{Action, Role};
 use fanzha_core::time::Date;
 use fanzha_core::{NodeId, ResidentId, mask, phone};
 use fanzha_store::{
-    NewContact, NewResident, OrgNode, Resident, ResidentFilter, ResidentSummary, ResidentUpdate, SealedPhone, Scope,
-    UpsertOutcome,
+    NewContact, NewResident, OrgNode, Resident, ResidentFilter, ResidentSummary, ResidentUpdate, Scope,
+    SealedPhone, UpsertOutcome,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -163,7 +163,9 @@ struct CleanContact {
 }
 
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
-    s.split([';', '；', ',', '，', '、', '\n']).map(str::trim).filter(|x| !x.is_empty())
+    s.split([';', '；', ',', '，', '、', '\n'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
 }
 
 /// A field-level validation failure: the column and the reason.
@@ -182,14 +184,22 @@ fn clean_name(name: &str) -> Result<String, FieldErr> {
 
 fn clean_phones(s: &str) -> Result<Vec<String>, FieldErr> {
     let mut out: Vec<String> = Vec::new();
-    for p in s.split([';', '；', ',', '，', '、', '/', '\n']).map(str::trim).filter(|x| !x.is_empty()) {
-        let e164 = phone::normalize(p).map_err(|e| ("phones", Msg::new("resident.phone_bad").arg("detail", e)))?;
+    for p in s
+        .split([';', '；', ',', '，', '、', '/', '\n'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
+        let e164 =
+            phone::normalize(p).map_err(|e| ("phones", Msg::new("resident.phone_bad").arg("detail", e)))?;
         if !out.contains(&e164) {
             out.push(e164);
         }
     }
     if out.len() > MAX_PHONES {
-        return Err(("phones", Msg::new("resident.too_many_phones").arg("max", MAX_PHONES)));
+        return Err((
+            "phones",
+            Msg::new("resident.too_many_phones").arg("max", MAX_PHONES),
+        ));
     }
     Ok(out)
 }
@@ -212,7 +222,11 @@ fn clean_tags(s: &str) -> Result<Vec<String>, FieldErr> {
 
 fn clean_contacts(s: &str) -> Result<Vec<CleanContact>, FieldErr> {
     let mut out = Vec::new();
-    for item in s.split([';', '；', '\n']).map(str::trim).filter(|x| !x.is_empty()) {
+    for item in s
+        .split([';', '；', '\n'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
         let parts: Vec<&str> = item.split([':', '：']).map(str::trim).collect();
         let (relation, name, value) = match parts.as_slice() {
             [r, n, v] => (*r, *n, *v),
@@ -231,9 +245,10 @@ fn clean_contacts(s: &str) -> Result<Vec<CleanContact>, FieldErr> {
         };
         if !value.is_empty() {
             if value.chars().count() == 18 {
-                c.linked = Some(IdNumber::parse(value).map_err(|e| {
-                    ("contacts", Msg::new("resident.contact_bad_id").arg("detail", e))
-                })?);
+                c.linked = Some(
+                    IdNumber::parse(value)
+                        .map_err(|e| ("contacts", Msg::new("resident.contact_bad_id").arg("detail", e)))?,
+                );
             } else {
                 c.phone = Some(
                     phone::normalize(value)
@@ -244,7 +259,10 @@ fn clean_contacts(s: &str) -> Result<Vec<CleanContact>, FieldErr> {
         out.push(c);
     }
     if out.len() > MAX_CONTACTS {
-        return Err(("contacts", Msg::new("resident.too_many_contacts").arg("max", MAX_CONTACTS)));
+        return Err((
+            "contacts",
+            Msg::new("resident.too_many_contacts").arg("max", MAX_CONTACTS),
+        ));
     }
     Ok(out)
 }
@@ -276,13 +294,20 @@ impl ResidentForm {
 }
 
 fn field_error((column, reason): FieldErr) -> AppError {
-    AppError::Invalid(Msg::new("resident.field_error").arg("column", column).arg_msg("reason", reason))
+    AppError::Invalid(
+        Msg::new("resident.field_error")
+            .arg("column", column)
+            .arg_msg("reason", reason),
+    )
 }
 
 /// Header aliases of the import and export columns.
 pub const COLUMNS: &[(&str, &[&str])] = &[
     ("name", &["姓名"]),
-    ("id_number", &["身份证号", "身份证号码", "公民身份号码", "证件号码", "id"]),
+    (
+        "id_number",
+        &["身份证号", "身份证号码", "公民身份号码", "证件号码", "id"],
+    ),
     ("phones", &["手机号", "手机号码", "电话", "联系电话", "phone"]),
     ("address", &["住址", "地址", "现住址", "居住地址"]),
     ("grid", &["网格", "所属网格", "grid_id"]),
@@ -318,7 +343,11 @@ impl App {
             birth_date: Some(r.id.birth_date()),
             sex: Some(r.id.sex()),
             address: r.address.clone(),
-            phones: r.phones.iter().map(|p| self.seal_phone(p)).collect::<Result<_>>()?,
+            phones: r
+                .phones
+                .iter()
+                .map(|p| self.seal_phone(p))
+                .collect::<Result<_>>()?,
             tags: r.tags.clone(),
             contacts,
         })
@@ -329,14 +358,21 @@ impl App {
         for c in &mut r.contacts {
             if let Some(id) = &c.linked {
                 let bidx = self.cipher.blind_index(Field::IdNumber, id.as_str());
-                c.linked_id = self.store.resident_by_id_bidx(&Scope::All, &bidx).await?.map(|x| x.id);
+                c.linked_id = self
+                    .store
+                    .resident_by_id_bidx(&Scope::All, &bidx)
+                    .await?
+                    .map(|x| x.id);
             }
         }
         Ok(())
     }
 
     async fn grid_in(&self, scope: &Scope, id: NodeId) -> Result<OrgNode> {
-        let n = self.node_in(scope, id).await.map_err(|_| AppError::invalid("resident.grid_unknown"))?;
+        let n = self
+            .node_in(scope, id)
+            .await
+            .map_err(|_| AppError::invalid("resident.grid_unknown"))?;
         if n.kind != NodeKind::Grid {
             return Err(AppError::invalid("resident.grid_not_grid"));
         }
@@ -344,11 +380,16 @@ impl App {
     }
 
     fn filter_for(&self, q: &ResidentQuery, today: Date) -> ResidentFilter {
-        let mut f = ResidentFilter { node: q.node, ..Default::default() };
+        let mut f = ResidentFilter {
+            node: q.node,
+            ..Default::default()
+        };
         if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             if let Ok(id) = IdNumber::parse(text) {
                 f.id_bidx = Some(self.cipher.blind_index(Field::IdNumber, id.as_str()));
-            } else if text.chars().any(|c| c.is_ascii_digit()) && let Ok(p) = phone::normalize(text) {
+            } else if text.chars().any(|c| c.is_ascii_digit())
+                && let Ok(p) = phone::normalize(text)
+            {
                 f.phone_bidx = Some(self.cipher.blind_index(Field::Phone, &p));
             } else {
                 f.name_exact = Some(text.to_string());
@@ -377,18 +418,31 @@ impl App {
         f.limit = Some(per_page);
         f.offset = (page - 1) * per_page;
         let (items, total) = self.store.list_residents(&scope, &f).await?;
-        Ok(Page { items, total, page, per_page })
+        Ok(Page {
+            items,
+            total,
+            page,
+            per_page,
+        })
     }
 
     async fn resident_in(&self, scope: &Scope, id: ResidentId) -> Result<Resident> {
-        self.store.get_resident(scope, id).await?.ok_or_else(|| AppError::not_found("resident.not_found"))
+        self.store
+            .get_resident(scope, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("resident.not_found"))
     }
 
     /// One resident, masked as the actor's role requires.
     pub async fn resident(&self, actor: &Actor, id: ResidentId) -> Result<ResidentView> {
         let scope = self.gate(actor, Action::ViewResidents)?;
         let r = self.resident_in(&scope, id).await?;
-        let trail = self.node_trail(r.grid_id).await?.into_iter().map(|n| n.name).collect();
+        let trail = self
+            .node_trail(r.grid_id)
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
         let today = Date::from_timestamp(self.now());
         Ok(ResidentView {
             id: r.id,
@@ -431,9 +485,15 @@ impl App {
         let scope = self.gate(actor, Action::ViewResidents)?;
         let r = self.resident_in(&scope, id).await?;
         let (value, what) = match field {
-            RevealField::IdNumber => (self.cipher.open(Field::IdNumber, &r.id_enc)?, "id_number".to_string()),
+            RevealField::IdNumber => (
+                self.cipher.open(Field::IdNumber, &r.id_enc)?,
+                "id_number".to_string(),
+            ),
             RevealField::Phone(i) => {
-                let p = r.phones.get(i).ok_or_else(|| AppError::not_found("resident.phone_not_found"))?;
+                let p = r
+                    .phones
+                    .get(i)
+                    .ok_or_else(|| AppError::not_found("resident.phone_not_found"))?;
                 (self.cipher.open(Field::Phone, &p.enc)?, format!("phone[{i}]"))
             }
             RevealField::ContactPhone(cid) => {
@@ -443,15 +503,28 @@ impl App {
                     .find(|c| c.id == cid)
                     .and_then(|c| c.phone.as_ref())
                     .ok_or_else(|| AppError::not_found("resident.phone_not_found"))?;
-                (self.cipher.open(Field::Phone, &p.enc)?, format!("contact_phone[{cid}]"))
+                (
+                    self.cipher.open(Field::Phone, &p.enc)?,
+                    format!("contact_phone[{cid}]"),
+                )
             }
         };
-        let audit = self.audit(actor, "resident.reveal", format!("resident:{id}"), format!("field={what}"));
+        let audit = self.audit(
+            actor,
+            "resident.reveal",
+            format!("resident:{id}"),
+            format!("field={what}"),
+        );
         self.store.append_audit(&audit).await?;
         Ok(value)
     }
 
-    async fn checked(&self, actor: &Actor, form: &ResidentForm, action: Action) -> Result<(Scope, CleanResident)> {
+    async fn checked(
+        &self,
+        actor: &Actor,
+        form: &ResidentForm,
+        action: Action,
+    ) -> Result<(Scope, CleanResident)> {
         let scope = self.gate(actor, action)?;
         let mut clean = form.clean().map_err(field_error)?;
         self.grid_in(&scope, clean.grid).await?;
@@ -462,26 +535,47 @@ impl App {
     pub async fn create_resident(&self, actor: &Actor, form: &ResidentForm) -> Result<ResidentId> {
         let (_, clean) = self.checked(actor, form, Action::EditResidents).await?;
         let bidx = self.cipher.blind_index(Field::IdNumber, clean.id.as_str());
-        if self.store.resident_by_id_bidx(&Scope::All, &bidx).await?.is_some() {
+        if self
+            .store
+            .resident_by_id_bidx(&Scope::All, &bidx)
+            .await?
+            .is_some()
+        {
             return Err(AppError::conflict("resident.duplicate_id"));
         }
         let new = self.seal(&clean)?;
         let audit = self.audit(actor, "resident.create", "", "");
-        Ok(self.store.create_resident(&new, &audit).await?)
+        let id = self.store.create_resident(&new, &audit).await?;
+        self.residents_changed();
+        Ok(id)
     }
 
     pub async fn update_resident(&self, actor: &Actor, id: ResidentId, form: &ResidentForm) -> Result<()> {
         let (scope, clean) = self.checked(actor, form, Action::EditResidents).await?;
         let old = self.resident_in(&scope, id).await?;
         let bidx = self.cipher.blind_index(Field::IdNumber, clean.id.as_str());
-        if bidx != old.id_bidx && self.store.resident_by_id_bidx(&Scope::All, &bidx).await?.is_some() {
+        if bidx != old.id_bidx
+            && self
+                .store
+                .resident_by_id_bidx(&Scope::All, &bidx)
+                .await?
+                .is_some()
+        {
             return Err(AppError::conflict("resident.duplicate_id"));
         }
         let data = self.seal(&clean)?;
         let audit = self.audit(actor, "resident.update", format!("resident:{id}"), "");
         self.store
-            .update_resident(id, &ResidentUpdate { data, expected_version: form.expected_version }, &audit)
+            .update_resident(
+                id,
+                &ResidentUpdate {
+                    data,
+                    expected_version: form.expected_version,
+                },
+                &audit,
+            )
             .await?;
+        self.residents_changed();
         Ok(())
     }
 
@@ -592,6 +686,7 @@ impl App {
                 &audit,
             )
             .await?;
+        self.residents_changed();
         Ok(())
     }
 
@@ -600,6 +695,7 @@ impl App {
         self.resident_in(&scope, id).await?;
         let audit = self.audit(actor, "resident.delete", format!("resident:{id}"), "");
         self.store.delete_resident(id, &audit).await?;
+        self.residents_changed();
         Ok(())
     }
 
@@ -617,27 +713,40 @@ impl App {
     ) -> Result<ImportReport> {
         let scope = self.gate(actor, Action::ImportResidents)?;
         if bytes.len() > self.cfg.max_upload_bytes {
-            return Err(AppError::TooLarge { limit: self.cfg.max_upload_bytes });
+            return Err(AppError::TooLarge {
+                limit: self.cfg.max_upload_bytes,
+            });
         }
         let format = TableFormat::detect(file_name, bytes);
         let table = read_table(format, bytes).map_err(|e| AppError::Invalid(e.msg()))?;
         let cols = Columns::map(&table.headers, COLUMNS);
         for required in ["name", "id_number"] {
             if !cols.has(required) {
-                return Err(AppError::Invalid(Msg::new("import.missing_column").arg("column", required)));
+                return Err(AppError::Invalid(
+                    Msg::new("import.missing_column").arg("column", required),
+                ));
             }
         }
         if !cols.has("grid") && default_grid.is_none() {
-            return Err(AppError::Invalid(Msg::new("import.missing_column").arg("column", "grid")));
+            return Err(AppError::Invalid(
+                Msg::new("import.missing_column").arg("column", "grid"),
+            ));
         }
         let default_grid = match default_grid {
             Some(g) => Some(self.grid_in(&scope, g).await?.id),
             None => None,
         };
         let grids = GridResolver::new(self, &scope).await?;
-        let mut report = ImportReport { rows: table.rows.len() + table.problems.len(), ..Default::default() };
+        let mut report = ImportReport {
+            rows: table.rows.len() + table.problems.len(),
+            ..Default::default()
+        };
         for p in table.problems {
-            report.rejected.push(RowError { row: p.row, column: p.column, reason: p.reason });
+            report.rejected.push(RowError {
+                row: p.row,
+                column: p.column,
+                reason: p.reason,
+            });
         }
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut good: Vec<(usize, CleanResident)> = Vec::new();
@@ -655,14 +764,21 @@ impl App {
                     seen.insert(clean.id.as_str().to_string(), row.number);
                     good.push((row.number, clean));
                 }
-                Err((column, reason)) => report.rejected.push(RowError { row: row.number, column: column.into(), reason }),
+                Err((column, reason)) => report.rejected.push(RowError {
+                    row: row.number,
+                    column: column.into(),
+                    reason,
+                }),
             }
         }
         // Contacts given by ID number link to residents of this file once
         // they are stored (below), or else to residents already registered.
         // Only the latter need a lookup; a row never links to itself.
-        let in_file: HashMap<String, usize> =
-            good.iter().enumerate().map(|(k, (_, c))| (c.id.as_str().to_string(), k)).collect();
+        let in_file: HashMap<String, usize> = good
+            .iter()
+            .enumerate()
+            .map(|(k, (_, c))| (c.id.as_str().to_string(), k))
+            .collect();
         let mut lookups: Vec<(usize, usize, Vec<u8>)> = Vec::new();
         for (k, (_, c)) in good.iter().enumerate() {
             for (n, ct) in c.contacts.iter().enumerate() {
@@ -675,14 +791,24 @@ impl App {
         }
         let mut found = Vec::with_capacity(lookups.len());
         for (k, n, bidx) in &lookups {
-            found.push((*k, *n, self.store.resident_by_id_bidx(&Scope::All, bidx).await?.map(|x| x.id)));
+            found.push((
+                *k,
+                *n,
+                self.store
+                    .resident_by_id_bidx(&Scope::All, bidx)
+                    .await?
+                    .map(|x| x.id),
+            ));
         }
         for (k, n, id) in found {
             if let Some(ct) = good.get_mut(k).and_then(|(_, c)| c.contacts.get_mut(n)) {
                 ct.linked_id = id;
             }
         }
-        let mut sealed = good.iter().map(|(_, c)| self.seal(c)).collect::<Result<Vec<_>>>()?;
+        let mut sealed = good
+            .iter()
+            .map(|(_, c)| self.seal(c))
+            .collect::<Result<Vec<_>>>()?;
         if !sealed.is_empty() {
             let audit = self.audit(actor, "resident.import", "", format!("file_rows={}", report.rows));
             let outcomes = self.store.upsert_residents_batch(&sealed, &audit).await?;
@@ -712,9 +838,17 @@ impl App {
                 }
             }
             if !relinked.is_empty() {
-                let audit = self.audit(actor, "resident.import.link", "", format!("linked={}", relinked.len()));
+                let audit = self.audit(
+                    actor,
+                    "resident.import.link",
+                    "",
+                    format!("linked={}", relinked.len()),
+                );
                 self.store.upsert_residents_batch(&relinked, &audit).await?;
             }
+        }
+        if report.inserted + report.updated > 0 {
+            self.residents_changed();
         }
         report.rejected.sort_by_key(|e| e.row);
         tracing::info!(
@@ -738,7 +872,9 @@ impl App {
         let text = |c: &str| cols.get(row, c).map(Cell::text).unwrap_or("");
         let name = clean_name(text("name"))?;
         let id = match cols.get(row, "id_number") {
-            Some(Cell::Number { exact: false, .. }) => return Err(("id_number", Msg::new("import.id_as_number"))),
+            Some(Cell::Number { exact: false, .. }) => {
+                return Err(("id_number", Msg::new("import.id_as_number")));
+            }
             Some(c) => clean_id(c.text())?,
             None => return Err(("id_number", Msg::new("resident.id_missing"))),
         };
@@ -760,7 +896,12 @@ impl App {
     /// Exports residents in scope as CSV or XLSX. ID numbers and phones are
     /// masked unless the role may see them in full; a full export is audited
     /// as a reveal.
-    pub async fn export_residents(&self, actor: &Actor, q: &ResidentQuery, format: TableFormat) -> Result<Vec<u8>> {
+    pub async fn export_residents(
+        &self,
+        actor: &Actor,
+        q: &ResidentQuery,
+        format: TableFormat,
+    ) -> Result<Vec<u8>> {
         let scope = self.gate(actor, Action::ExportResidents)?;
         if let Some(n) = q.node {
             self.node_in(&scope, n).await?;
@@ -772,10 +913,18 @@ impl App {
         let grid_names = GridResolver::new(self, &scope).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let id = if full_id { self.cipher.open(Field::IdNumber, &r.id_enc)? } else { r.id_masked.clone() };
+            let id = if full_id {
+                self.cipher.open(Field::IdNumber, &r.id_enc)?
+            } else {
+                r.id_masked.clone()
+            };
             let mut phones = Vec::new();
             for p in &r.phones {
-                phones.push(if full_phone { self.cipher.open(Field::Phone, &p.enc)? } else { p.masked.clone() });
+                phones.push(if full_phone {
+                    self.cipher.open(Field::Phone, &p.enc)?
+                } else {
+                    p.masked.clone()
+                });
             }
             let mut contacts = Vec::new();
             for c in &r.contacts {
@@ -800,15 +949,30 @@ impl App {
         let detail = format!(
             "rows={} format={} full_id={} full_phone={}",
             out.len(),
-            if format == TableFormat::Xlsx { "xlsx" } else { "csv" },
+            if format == TableFormat::Xlsx {
+                "xlsx"
+            } else {
+                "csv"
+            },
             full_id,
             full_phone
         );
-        let audit = self.audit(actor, if full_id || full_phone { "resident.export.full" } else { "resident.export" }, "", detail);
+        let audit = self.audit(
+            actor,
+            if full_id || full_phone {
+                "resident.export.full"
+            } else {
+                "resident.export"
+            },
+            "",
+            detail,
+        );
         self.store.append_audit(&audit).await?;
         match format {
             TableFormat::Csv => write_csv(&headers, &out).map_err(|e| AppError::Internal(e.to_string())),
-            TableFormat::Xlsx => write_xlsx("residents", &headers, &out).map_err(|e| AppError::Internal(e.to_string())),
+            TableFormat::Xlsx => {
+                write_xlsx("residents", &headers, &out).map_err(|e| AppError::Internal(e.to_string()))
+            }
         }
     }
 
@@ -834,9 +998,17 @@ impl GridResolver {
         let names: HashMap<NodeId, &OrgNode> = nodes.iter().map(|n| (n.id, n)).collect();
         let mut by_id = HashMap::new();
         let mut by_path: HashMap<String, Vec<NodeId>> = HashMap::new();
-        for n in nodes.iter().filter(|n| n.kind == NodeKind::Grid && scope.contains(&n.path)) {
-            let chain: Vec<&str> =
-                n.path.ids().iter().filter_map(|id| names.get(id)).map(|x| x.name.as_str()).collect();
+        for n in nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Grid && scope.contains(&n.path))
+        {
+            let chain: Vec<&str> = n
+                .path
+                .ids()
+                .iter()
+                .filter_map(|id| names.get(id))
+                .map(|x| x.name.as_str())
+                .collect();
             // Every suffix of the chain of names from two levels up names it.
             for k in 2..=chain.len() {
                 let key = chain[chain.len() - k..].join("/");
@@ -856,7 +1028,12 @@ impl GridResolver {
                 Err(("grid", Msg::new("import.grid_unknown")))
             };
         }
-        let key: String = v.split(['/', '／', '-', '>']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/");
+        let key: String = v
+            .split(['/', '／', '-', '>'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
         match self.by_path.get(&key).map(Vec::as_slice) {
             Some([one]) => Ok(*one),
             Some([_, _, ..]) => Err(("grid", Msg::new("import.grid_ambiguous"))),

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_intel;
 mod config;
+mod detect_cli;
 mod intel_cli;
 
 use anyhow::{Context, Result, bail};
@@ -53,6 +54,14 @@ enum Command {
     /// Benchmarks of whole paths; each prints its figures (JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Store events from an NDJSON or CSV file for detection (progress on stderr).
+    Ingest(detect_cli::IngestArgs),
+    /// Replay stored events under candidate rules against the live rules.
+    Backtest(detect_cli::BacktestArgs),
+    /// Train the text model on labelled texts (CSV `content,label`).
+    Train(detect_cli::TrainArgs),
+    /// Evaluate a text model on labelled texts.
+    Eval(detect_cli::EvalArgs),
     /// Import files into the intelligence base.
     #[command(subcommand)]
     Import(intel_cli::ImportCmd),
@@ -127,33 +136,47 @@ enum AuditCmd {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 async fn open_app(cfg: &Config) -> Result<Arc<App>> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let store_cfg = cfg.store()?;
-    let store = fanzha_app::open_store(&store_cfg).await.context("opening the database")?;
+    let store = fanzha_app::open_store(&store_cfg)
+        .await
+        .context("opening the database")?;
     let mut app_cfg = AppConfig::new(cfg.master_key()?);
     app_cfg.lockout_failures = cfg.lockout_failures;
     app_cfg.lockout_minutes = cfg.lockout_minutes;
     app_cfg.session_hours = cfg.session_hours;
     app_cfg.max_upload_bytes = cfg.max_upload_mb * 1024 * 1024;
     app_cfg.intel.snapshot_dir = Some(cfg.data_dir.clone());
+    cfg.apply_detect(&mut app_cfg.detect);
     let app = App::new(store, app_cfg, Arc::new(SystemClock)).context("starting the application")?;
     let n = app.migrate().await.context("migrating the database")?;
     if n > 0 {
         tracing::info!(migrations = n, backend = app.backend(), "database migrated");
     }
-    app.check_master_key().await.map_err(|e| anyhow::anyhow!(e.msg().render(Lang::En)))?;
+    app.check_master_key()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.msg().render(Lang::En)))?;
     Ok(app)
 }
 
 fn read_password(from_stdin: bool, confirm: bool) -> Result<String> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_string());
     }
     let p = rpassword::prompt_password("密码 / Password: ").context("reading the password")?;
@@ -172,14 +195,20 @@ fn app_err(e: fanzha_app::AppError) -> anyhow::Error {
 
 fn print_demo(summary: &fanzha_app::demo::DemoSummary) {
     if summary.already_loaded {
-        println!("演示数据已加载 / demo already loaded ({} residents)", summary.residents);
+        println!(
+            "演示数据已加载 / demo already loaded ({} residents)",
+            summary.residents
+        );
     } else {
         println!(
             "演示数据已加载 / demo loaded: {} townships, {} villages, {} grids, {} units, {} residents (all synthetic)",
             summary.townships, summary.villages, summary.grids, summary.units, summary.residents
         );
     }
-    println!("演示账号 / demo logins (password: {}):", fanzha_app::demo::DEMO_PASSWORD);
+    println!(
+        "演示账号 / demo logins (password: {}):",
+        fanzha_app::demo::DEMO_PASSWORD
+    );
     for l in &summary.logins {
         println!("  {:<8} {:<12} {}", l.username, l.role.code(), l.scope);
     }
@@ -195,7 +224,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let app = open_app(&cfg).await?;
             if args.demo {
-                let s = app.load_demo(DemoArgs { residents: 20_000, seed: 2026 }.seed, 20_000).await.map_err(app_err)?;
+                let s = app
+                    .load_demo(
+                        DemoArgs {
+                            residents: 20_000,
+                            seed: 2026,
+                        }
+                        .seed,
+                        20_000,
+                    )
+                    .await
+                    .map_err(app_err)?;
                 print_demo(&s);
             }
             let demo = app.is_demo().await.map_err(app_err)?;
@@ -207,15 +246,21 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let listen = args.listen.unwrap_or(cfg.listen.clone());
             let router = fanzha_web::router(app.clone(), web_cfg)?;
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
             let addr = listener.local_addr()?;
             if app.needs_setup().await.map_err(app_err)? {
-                println!("尚无管理员 / no administrator yet: open http://{addr}/setup or run `fanzha user add NAME --admin`");
+                println!(
+                    "尚无管理员 / no administrator yet: open http://{addr}/setup or run `fanzha user add NAME --admin`"
+                );
             }
             app.start_intel().await.map_err(app_err)?;
+            app.start_pipeline().await.map_err(app_err)?;
             println!("Fanzha 已启动 / listening on http://{addr}/");
             tracing::info!(%addr, backend = app.backend(), demo, "serving");
             fanzha_web::serve(listener, router).await?;
+            app.stop_pipeline().await;
             app.stop_intel().await;
         }
         Command::Demo(args) => {
@@ -230,10 +275,19 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => {
             let app = open_app(&cfg).await?;
             match cmd {
-                UserCmd::Add { username, admin, role, node, name, password_stdin } => {
+                UserCmd::Add {
+                    username,
+                    admin,
+                    role,
+                    node,
+                    name,
+                    password_stdin,
+                } => {
                     let password = read_password(password_stdin, true)?;
                     if admin {
-                        app.cli_create_admin(&username, &password).await.map_err(app_err)?;
+                        app.cli_create_admin(&username, &password)
+                            .await
+                            .map_err(app_err)?;
                     } else {
                         let role = role.context("--role is required unless --admin is given")?;
                         let role = Role::parse(&role).map_err(|e| anyhow::anyhow!(e))?;
@@ -249,9 +303,14 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     println!("created user {username}");
                 }
-                UserCmd::Passwd { username, password_stdin } => {
+                UserCmd::Passwd {
+                    username,
+                    password_stdin,
+                } => {
                     let password = read_password(password_stdin, true)?;
-                    app.cli_set_password(&username, &password).await.map_err(app_err)?;
+                    app.cli_set_password(&username, &password)
+                        .await
+                        .map_err(app_err)?;
                     println!("password changed for {username}");
                 }
                 UserCmd::List { json } => {
@@ -261,17 +320,36 @@ async fn run(cli: Cli) -> Result<()> {
                             println!("{}", serde_json::to_string(u)?);
                         }
                     } else {
-                        println!("{:<6} {:<16} {:<14} {:<8} status", "id", "username", "role", "node");
+                        println!(
+                            "{:<6} {:<16} {:<14} {:<8} status",
+                            "id", "username", "role", "node"
+                        );
                         for u in &users {
-                            let status = if u.disabled { "disabled" } else if u.locked { "locked" } else { "active" };
+                            let status = if u.disabled {
+                                "disabled"
+                            } else if u.locked {
+                                "locked"
+                            } else {
+                                "active"
+                            };
                             let node = u.node_id.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
-                            println!("{:<6} {:<16} {:<14} {:<8} {status}", u.id, u.username, u.role.code(), node);
+                            println!(
+                                "{:<6} {:<16} {:<14} {:<8} {status}",
+                                u.id,
+                                u.username,
+                                u.role.code(),
+                                node
+                            );
                         }
                     }
                 }
             }
         }
         Command::Bench(cmd) => bench::run(cmd).await?,
+        Command::Ingest(args) => detect_cli::ingest(open_app(&cfg).await?, args).await?,
+        Command::Backtest(args) => detect_cli::backtest(open_app(&cfg).await?, args).await?,
+        Command::Train(args) => detect_cli::train(args, &cfg.shared_data)?,
+        Command::Eval(args) => detect_cli::eval(args, &cfg.shared_data)?,
         Command::Import(cmd) => intel_cli::import(open_app(&cfg).await?, cmd).await?,
         Command::Export(args) => intel_cli::export(open_app(&cfg).await?, args).await?,
         Command::Lookup(args) => intel_cli::lookup(open_app(&cfg).await?, args).await?,
@@ -283,7 +361,11 @@ async fn run(cli: Cli) -> Result<()> {
             } else if r.ok {
                 println!("audit log intact: {} entries, chain verified", r.entries);
             } else {
-                println!("AUDIT LOG BROKEN after {} good entries: {}", r.entries, r.problem.as_deref().unwrap_or(""));
+                println!(
+                    "AUDIT LOG BROKEN after {} good entries: {}",
+                    r.entries,
+                    r.problem.as_deref().unwrap_or("")
+                );
             }
             if !r.ok {
                 std::process::exit(1);

@@ -8,6 +8,8 @@
 
 mod account;
 mod admin;
+mod events;
+mod leads;
 pub(crate) mod openapi;
 mod org;
 mod residents;
@@ -104,6 +106,8 @@ fn endpoints() -> Endpoints {
     let e = account::add(e);
     let e = org::add(e);
     let e = residents::add(e);
+    let e = events::add(e);
+    let e = leads::add(e);
     admin::add(e)
 }
 

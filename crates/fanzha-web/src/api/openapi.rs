@@ -443,6 +443,82 @@ fn schemas() -> Value {
             }),
         ),
     );
+    // ---- detection (events, leads, rules, backtest)
+    let grade = || codes(&["critical", "high", "medium", "low"]);
+    let line_error = object(
+        &["line", "error"],
+        json!({ "line": { "type": "integer" }, "error": s() }),
+    );
+    m.insert("IngestReport".into(), object(&["accepted", "duplicates", "rejected"], json!({
+            "accepted": { "type": "integer", "description": "Events stored by this request (durable when the reply is sent)." },
+            "duplicates": { "type": "integer", "description": "Events stored before (same source and id), or repeated in the batch." },
+            "rejected": { "type": "array", "items": line_error, "description": "Bad lines: 1-based line number and reason." },
+            "first_seq": nullable("integer"), "last_seq": nullable("integer")
+        })));
+    m.insert("LeadSummary".into(), object(&["id", "subscriber_masked", "grade", "status", "source", "opened_at"], json!({
+            "id": id(), "subscriber_kind": s(), "subscriber_masked": s(), "name_masked": nullable("string"),
+            "resident_id": nullable("integer"), "node_id": nullable("integer"), "node_name": nullable("string"),
+            "grade": grade(), "score_milli": id(), "fraud_type": nullable("string"),
+            "status": codes(&["open", "dispatched", "closed"]), "source": codes(&["engine", "upper_push", "public_report"]),
+            "upstream_id": nullable("string"), "rules_version": nullable("integer"),
+            "opened_at": ts(), "updated_at": ts(), "updates": id()
+        })));
+    m.insert("LeadPage".into(), page_of("LeadSummary"));
+    m.insert("Lead".into(), json!({ "allOf": [r("LeadSummary"), object(&["score", "explanation", "timeline"], json!({
+            "score": { "type": "number" }, "raised_seq": nullable("integer"), "last_seq": id(), "note": s(),
+            "explanation": { "type": ["object", "null"], "description": "The engine's breakdown: signals with weights, decay, caps and the events that raised them; chains; multipliers. No personal values." },
+            "timeline": { "type": "array", "items": object(&["seq", "ts", "kind", "event", "signals"], json!({
+                "seq": id(), "ts": ts(), "kind": s(), "source": s(),
+                "event": { "type": ["object", "null"], "description": "The event with phones, accounts and digit runs in texts masked." },
+                "signals": { "type": "array", "items": object(&["signal", "weight"], json!({
+                    "signal": s(), "fraud_type": nullable("string"), "weight": { "type": "number" }, "evidence": { "type": "object" }
+                })) },
+                "deciding": { "type": "boolean" }
+            })) }
+        }))] }));
+    m.insert("LeadImportReport".into(), object(&["rows", "inserted", "existing", "rejected"], json!({
+            "rows": { "type": "integer" }, "inserted": { "type": "integer" },
+            "existing": { "type": "integer", "description": "Rows whose upstream id was imported before." },
+            "rejected": { "type": "array", "items": object(&["row", "column", "reason", "message"], json!({
+                "row": { "type": "integer" }, "column": s(), "reason": s(), "message": s()
+            })) },
+            "leads": { "type": "array", "items": object(&["row", "lead_id"], json!({ "row": { "type": "integer" }, "lead_id": id() })) }
+        })));
+    m.insert("RulesVersion".into(), object(&["version", "name", "toml", "active"], json!({
+            "version": id(), "name": s(), "toml": { "type": "string", "description": "The rules document (TOML)." },
+            "author": s(), "author_id": id(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
+        })));
+    m.insert("RulesView".into(), object(&["active", "versions"], json!({
+            "active": r("RulesVersion"),
+            "versions": { "type": "array", "items": object(&["version", "name", "active"], json!({
+                "version": id(), "name": s(), "author": s(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
+            })) }
+        })));
+    m.insert(
+        "RulesPut".into(),
+        object(&["toml"], json!({ "toml": s(), "note": s() })),
+    );
+    m.insert("BacktestRequest".into(), object(&["rules", "from", "to"], json!({
+            "rules": { "type": "string", "description": "Candidate rules document (TOML)." },
+            "from": { "type": ["string", "integer"], "description": "RFC 3339 or ms since the epoch (inclusive)." },
+            "to": { "type": ["string", "integer"], "description": "RFC 3339 or ms since the epoch (exclusive)." }
+        })));
+    let bt_lead = object(
+        &["event_seq", "opened_at", "first_grade", "max_grade"],
+        json!({
+            "event_seq": id(), "opened_at": ts(), "first_grade": grade(), "max_grade": grade(),
+            "updates": { "type": "integer" }, "fraud_type": nullable("string"), "subscriber_masked": s(),
+            "resident_id": nullable("integer"), "node_id": nullable("integer")
+        }),
+    );
+    m.insert("BacktestReport".into(), object(&["events", "new_leads", "dropped_leads", "grade_changes"], json!({
+            "from": ts(), "to": ts(), "live_version": id(), "candidate_name": s(), "events": id(),
+            "truncated": { "type": "boolean" },
+            "new_leads": { "type": "array", "items": bt_lead.clone() },
+            "dropped_leads": { "type": "array", "items": bt_lead.clone() },
+            "grade_changes": { "type": "array", "items": object(&["live", "candidate"], json!({ "live": bt_lead.clone(), "candidate": bt_lead })) },
+            "counts": { "type": "object" }, "elapsed_ms": id()
+        })));
     m.insert("HomeStats".into(), object(&["townships", "villages", "grids", "units", "residents", "users"], json!({
             "townships": id(), "villages": id(), "grids": id(), "units": id(), "residents": id(), "users": id(),
             "residents_by_tag": { "type": "array", "description": "[tag, count] pairs, most frequent first.",
