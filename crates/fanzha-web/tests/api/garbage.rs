@@ -170,7 +170,21 @@ async fn send(
         }
         rb = rb.body(b);
     }
-    let r = rb.send().await.map_err(|e| format!("transport error: {e}"))?;
+    // A server that answers (say 401) before reading a large body and then
+    // closes may reset the connection while the client still writes; that
+    // race is the client's view of a valid answer, so a transport error is
+    // retried once (a handler that crashes would fail again).
+    let retry = rb.try_clone();
+    let r = match rb.send().await {
+        Ok(r) => r,
+        Err(first) => match retry {
+            Some(again) => again
+                .send()
+                .await
+                .map_err(|e| format!("transport error twice: {first}; {e}"))?,
+            None => return Err(format!("transport error: {first}")),
+        },
+    };
     let status = r.status().as_u16();
     let ctype = r
         .headers()

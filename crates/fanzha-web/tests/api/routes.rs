@@ -41,6 +41,13 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/audit/verify"),
     ("get", "/stats/home"),
     ("get", "/openapi.json"),
+    ("post", "/events"),
+    ("get", "/leads"),
+    ("get", "/leads/{id}"),
+    ("post", "/leads/import"),
+    ("get", "/rules"),
+    ("put", "/rules"),
+    ("post", "/backtest"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];

@@ -36,6 +36,7 @@ pub async fn start() -> Server {
         iterations: 1,
     };
     cfg.max_upload_bytes = MAX_UPLOAD;
+    cfg.detect.max_batch_bytes = MAX_UPLOAD;
     let app = App::new(store, cfg, Arc::new(ManualClock::new(NOW))).unwrap();
     app.migrate().await.unwrap();
     app.load_demo(SEED, RESIDENTS).await.unwrap();
