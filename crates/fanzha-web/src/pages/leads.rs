@@ -385,14 +385,56 @@ fn scalar(v: &serde_json::Value) -> String {
     }
 }
 
+/// The order event fields are shown in: the parties first, the event id last.
+const FIELD_ORDER: &[&str] = &[
+    "caller",
+    "callee",
+    "sender",
+    "receiver",
+    "subscriber",
+    "payer",
+    "payee",
+    "amount_fen",
+    "channel",
+    "direction",
+    "start",
+    "duration_s",
+    "text",
+    "transcript",
+    "url",
+    "domain",
+    "ip",
+    "package",
+    "action",
+    "cert_sha256",
+    "apk_sha256",
+    "id",
+];
+
+/// A duration in seconds as minutes and seconds.
+fn duration(lang: Lang, secs: i64) -> String {
+    Msg::new("lead.duration")
+        .arg("m", secs / 60)
+        .arg("s", secs % 60)
+        .render(lang)
+}
+
 /// The fields of a masked event, labelled (the time, kind and source are
 /// shown apart).
 fn event_pairs(lang: Lang, ev: &serde_json::Value) -> Vec<Pair> {
     let Some(obj) = ev.as_object() else {
         return Vec::new();
     };
+    let mut keys: Vec<&String> = obj.keys().collect();
+    keys.sort_by_key(|k| {
+        FIELD_ORDER
+            .iter()
+            .position(|o| o == k)
+            .unwrap_or(FIELD_ORDER.len())
+    });
     let mut out = Vec::new();
-    for (k, v) in obj {
+    for k in keys {
+        let v = &obj[k];
         if matches!(k.as_str(), "ts" | "kind" | "source") || v.is_null() {
             continue;
         }
@@ -401,10 +443,7 @@ fn event_pairs(lang: Lang, ev: &serde_json::Value) -> Vec<Pair> {
                 format!("{} {}", yuan(n.as_i64().unwrap_or(0)), tr(lang, "lead.yuan"))
             }
             ("start", serde_json::Value::Number(n)) => crate::render::datetime(n.as_i64().unwrap_or(0)),
-            ("duration_s", serde_json::Value::Number(n)) => {
-                let s = n.as_i64().unwrap_or(0);
-                format!("{}:{:02}", s / 60, s % 60)
-            }
+            ("duration_s", serde_json::Value::Number(n)) => duration(lang, n.as_i64().unwrap_or(0)),
             ("direction", serde_json::Value::String(d)) => label_of(lang, "lead.dir", d),
             ("payer" | "payee", serde_json::Value::Object(o)) => format!(
                 "{} {}",
@@ -448,10 +487,7 @@ fn evidence_pairs(lang: Lang, ev: &serde_json::Value) -> (String, Vec<Pair>) {
             ("amount_fen", serde_json::Value::Number(n)) => {
                 format!("{} {}", yuan(n.as_i64().unwrap_or(0)), tr(lang, "lead.yuan"))
             }
-            ("duration_s", serde_json::Value::Number(n)) => {
-                let s = n.as_i64().unwrap_or(0);
-                format!("{}:{:02}", s / 60, s % 60)
-            }
+            ("duration_s", serde_json::Value::Number(n)) => duration(lang, n.as_i64().unwrap_or(0)),
             _ => scalar(v),
         };
         out.push(Pair {
