@@ -329,7 +329,9 @@ async fn list(State(st): State<AppState>, Signed(ctx, actor): Signed, Query(q): 
                 from => field(&q.from, 20),
                 to => field(&q.to, 20),
             },
-            more_open => q.fraud_type.is_some() || q.node.is_some() || q.source.is_some() || q.from.is_some() || q.to.is_some(),
+            more_open => [&q.fraud_type, &q.node, &q.source, &q.from, &q.to]
+                .iter()
+                .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty())),
             can_import => actor.can(Action::ImportLeads),
             error => error.as_ref().map(|e| err_text(&ctx, e)),
         },
