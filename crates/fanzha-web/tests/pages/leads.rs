@@ -199,6 +199,19 @@ async fn lead_list_and_detail_are_scoped_to_the_users_area() {
     // The home page counts open leads in scope by grade.
     a.get("/").await.contains("id=\"count-leads-low\">3<");
     g.get("/").await.contains("id=\"count-leads-low\">1<");
+
+    // In English too.
+    g.get("/lang/en?back=/leads").await;
+    g.get("/leads")
+        .await
+        .expect(200)
+        .contains(">Leads</a>")
+        .contains("Real-time detection")
+        .contains(">Low</a>");
+    g.get(&format!("/leads/{own}"))
+        .await
+        .contains("Evidence timeline")
+        .contains("Call with a flagged number");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
