@@ -42,6 +42,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("user_form.html", include_str!("../templates/user_form.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("leads.html", include_str!("../templates/leads.html")),
+    ("lead.html", include_str!("../templates/lead.html")),
+    ("lead_import.html", include_str!("../templates/lead_import.html")),
+    ("rules.html", include_str!("../templates/rules.html")),
+    (
+        "rules_version.html",
+        include_str!("../templates/rules_version.html"),
+    ),
+    ("backtest.html", include_str!("../templates/backtest.html")),
 ];
 
 pub struct Templates {
@@ -71,6 +80,14 @@ fn label(state: &State, vocab: &str, code: &str) -> String {
         "fraud_type" => FraudType::parse(code).ok().map(|v| v.label(l)),
         "grade" => Grade::parse(code).ok().map(|v| v.label(l)),
         "indicator_kind" => IndicatorKind::parse(code).ok().map(|v| v.label(l)),
+        // Vocabularies whose labels live in the catalogue as `vocab.code`.
+        "lead_status" | "lead_source" | "signal" | "event_kind" => {
+            let key = format!("{vocab}.{code}");
+            if fanzha_core::i18n::has(&key) {
+                return tr(lang, &key).to_string();
+            }
+            None
+        }
         "sex" => match code {
             "male" => Some(tr(lang, "sex.male")),
             "female" => Some(tr(lang, "sex.female")),
@@ -82,7 +99,7 @@ fn label(state: &State, vocab: &str, code: &str) -> String {
 }
 
 /// `datetime(ms)`: a timestamp as `YYYY-MM-DD HH:MM` in China time (UTC+8).
-fn datetime(ms: i64) -> String {
+pub(crate) fn datetime(ms: i64) -> String {
     let local = ms + 8 * 3600 * 1000;
     let d = fanzha_core::time::Date::from_timestamp(fanzha_core::Timestamp(local));
     let secs = local.div_euclid(1000).rem_euclid(86_400);
@@ -132,6 +149,9 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
     add("/", "nav.home", true);
     add("/org", "nav.org", a.can(Action::ViewOrg));
     add("/residents", "nav.residents", a.can(Action::ViewResidents));
+    add("/leads", "nav.leads", a.can(Action::ViewLeads));
+    add("/rules", "nav.rules", a.can(Action::EditRules));
+    add("/backtest", "nav.backtest", a.can(Action::EditRules));
     add("/users", "nav.users", a.can(Action::ManageUsers));
     add("/audit", "nav.audit", a.can(Action::ViewAudit));
     add("/account", "nav.account", true);

@@ -10,5 +10,7 @@ mod admin;
 mod forms;
 #[path = "pages/import.rs"]
 mod import;
+#[path = "pages/leads.rs"]
+mod leads;
 #[path = "pages/matrix.rs"]
 mod matrix;

@@ -8,7 +8,7 @@
 use crate::{Actor, App, AppError, Result};
 use fanzha_core::i18n::Msg;
 use fanzha_core::roles::Action;
-use fanzha_engine::detect::{CompiledRules, DEFAULT_RULES, RulesDoc};
+use fanzha_engine::detect::{CompiledRules, DEFAULT_RULES, RulesDoc, RulesError};
 use fanzha_store::{NewRulesVersion, RulesVersion};
 use serde::Serialize;
 use std::sync::Arc;
@@ -71,13 +71,94 @@ pub fn set_rules_version(text: &str, version: i64) -> String {
 
 /// Checks a rules document; the error names the key and the reason.
 pub fn check_rules(text: &str) -> std::result::Result<CompiledRules, String> {
+    diagnose_rules(text).map_err(|p| p.message)
+}
+
+/// What is wrong with a rules document, and where when that can be told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RulesProblem {
+    /// The engine's message (it names the key, or quotes the TOML error).
+    pub message: String,
+    /// The 1-based line the problem is on: from the TOML parser, or the
+    /// line of the key a validation rule names.
+    pub line: Option<usize>,
+}
+
+/// The result of checking a rules document without saving it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RulesCheck {
+    pub ok: bool,
+    /// The document's `name` when it is valid.
+    pub name: Option<String>,
+    pub problem: Option<RulesProblem>,
+}
+
+/// Checks a rules document and locates the problem.
+pub fn diagnose_rules(text: &str) -> std::result::Result<CompiledRules, RulesProblem> {
     if text.len() > fanzha_store::MAX_RULES_TOML {
-        return Err(format!(
-            "the document is longer than {} bytes",
-            fanzha_store::MAX_RULES_TOML
-        ));
+        return Err(RulesProblem {
+            message: format!(
+                "the document is longer than {} bytes",
+                fanzha_store::MAX_RULES_TOML
+            ),
+            line: None,
+        });
     }
-    RulesDoc::parse(text).map_err(|e| e.to_string())
+    RulesDoc::parse(text).map_err(|e| {
+        let line = match &e {
+            RulesError::Toml(m) => toml_line(m),
+            RulesError::Invalid { key, .. } => key_line(text, key),
+            RulesError::RemoteApps(_) => None,
+        };
+        RulesProblem {
+            message: e.to_string(),
+            line,
+        }
+    })
+}
+
+/// The line a TOML parser's message names (`… at line 3, column 7`).
+fn toml_line(message: &str) -> Option<usize> {
+    let rest = &message[message.find("line ")? + 5..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+/// The line that sets `key` (`grades.medium`, `signals.text_fraud.weight`,
+/// `chains[1].steps`), or the header of the table it names; `None` when the
+/// key is not written in the document (a missing key, a default).
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key
+        .split('.')
+        .map(|p| p.split('[').next().unwrap_or(p).trim())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (last, table) = parts.split_last()?;
+    let table = table.join(".");
+    let mut current = String::new();
+    let mut header_line = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.starts_with('[') {
+            current = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .split('.')
+                .map(|p| p.trim().trim_matches('"'))
+                .collect::<Vec<_>>()
+                .join(".");
+            if current == parts.join(".") && header_line.is_none() {
+                header_line = Some(i + 1);
+            }
+            continue;
+        }
+        if current == table
+            && let Some((k, _)) = line.split_once('=')
+            && k.trim().trim_matches('"') == *last
+        {
+            return Some(i + 1);
+        }
+    }
+    header_line
 }
 
 /// Compiles a stored document, numbered as stored.
@@ -172,6 +253,24 @@ impl App {
             .ok_or_else(|| AppError::not_found("error.not_found"))
     }
 
+    /// Checks a rules document without saving it; a problem is an answer,
+    /// not an error.
+    pub fn check_rules_text(&self, actor: &Actor, text: &str) -> Result<RulesCheck> {
+        self.gate(actor, Action::EditRules)?;
+        Ok(match diagnose_rules(text) {
+            Ok(c) => RulesCheck {
+                ok: true,
+                name: Some(c.name.to_string()),
+                problem: None,
+            },
+            Err(p) => RulesCheck {
+                ok: false,
+                name: None,
+                problem: Some(p),
+            },
+        })
+    }
+
     /// Checks and saves a rules document as the next version and makes it
     /// active; the pipeline switches to it before its next event.
     pub async fn save_rules(&self, actor: &Actor, text: &str, note: &str) -> Result<RulesVersion> {
@@ -246,6 +345,23 @@ mod tests {
         let d = set_rules_version(DEFAULT_RULES, 12);
         assert_eq!(check_rules(&d).unwrap().version, 12);
         assert_eq!(d.len(), DEFAULT_RULES.len() + 1);
+    }
+
+    #[test]
+    fn problems_are_located() {
+        let bad = DEFAULT_RULES.replace("medium = 40", "medium = 10");
+        let p = diagnose_rules(&bad).unwrap_err();
+        let want = bad.lines().position(|l| l.starts_with("medium = 10")).unwrap() + 1;
+        assert!(p.message.contains("grades.medium"), "{}", p.message);
+        assert_eq!(p.line, Some(want), "{}", p.message);
+        let broken = "version = 1\nname = \"x\"\n[window\nhours = 3\n";
+        assert_eq!(diagnose_rules(broken).unwrap_err().line, Some(3));
+        let t = "version = 1\n[signals.text_fraud]\nweight = 5\n[grades]\nmedium = 4 # x\n";
+        assert_eq!(key_line(t, "grades.medium"), Some(5));
+        assert_eq!(key_line(t, "signals.text_fraud.weight"), Some(3));
+        assert_eq!(key_line(t, "signals.text_fraud"), Some(2));
+        assert_eq!(key_line(t, "version"), Some(1));
+        assert_eq!(key_line(t, "window.hours"), None);
     }
 
     #[test]

@@ -64,6 +64,18 @@ pub(super) fn add(e: Endpoints) -> Endpoints {
     )
     .add(
         M::Post,
+        "/leads/{id}/reveal",
+        Doc::new(
+            "detection",
+            "The full phone (or account) of a lead's subscriber, for roles that may see it; written to the audit log \
+             (查询留痕)",
+        )
+        .ok(200, r("LeadReveal"))
+        .errors(&[404]),
+        reveal,
+    )
+    .add(
+        M::Post,
         "/leads/import",
         Doc::new(
             "detection",
@@ -94,6 +106,37 @@ pub(super) fn add(e: Endpoints) -> Endpoints {
         .body(r("RulesPut"))
         .ok(200, r("RulesVersion")),
         put_rules,
+    )
+    .add(
+        M::Get,
+        "/rules/{version}",
+        Doc::new("detection", "One saved rules version with its document")
+            .ok(200, r("RulesVersion"))
+            .errors(&[404]),
+        get_rules_version,
+    )
+    .add(
+        M::Post,
+        "/rules/{version}/activate",
+        Doc::new(
+            "detection",
+            "Make a saved rules version the active one again; the pipeline switches to it before its next event. \
+             Audited.",
+        )
+        .ok(200, r("RulesVersion"))
+        .errors(&[404]),
+        activate_rules,
+    )
+    .add(
+        M::Post,
+        "/rules/check",
+        Doc::new(
+            "detection",
+            "Check a rules document without saving it: whether it is valid, and if not the problem and its line",
+        )
+        .body(r("RulesPut"))
+        .ok(200, r("RulesCheck")),
+        check_rules,
     )
     .add(
         M::Post,
@@ -224,6 +267,36 @@ async fn import(
         Ok(rep) => axum::Json(report_json(&ctx, &rep)).into_response(),
         Err(e) => err(&ctx, e),
     }
+}
+
+async fn reveal(State(st): State<AppState>, Api(ctx, actor): Api, Path(id): Path<i64>) -> Response {
+    ok(
+        &ctx,
+        st.app
+            .reveal_lead_subscriber(&actor, id)
+            .await
+            .map(|v| json!({ "id": id, "subscriber": v })),
+    )
+}
+
+async fn get_rules_version(
+    State(st): State<AppState>,
+    Api(ctx, actor): Api,
+    Path(version): Path<i64>,
+) -> Response {
+    ok(&ctx, st.app.rules_version(&actor, version).await)
+}
+
+async fn activate_rules(
+    State(st): State<AppState>,
+    Api(ctx, actor): Api,
+    Path(version): Path<i64>,
+) -> Response {
+    ok(&ctx, st.app.activate_rules(&actor, version).await)
+}
+
+async fn check_rules(State(st): State<AppState>, Api(ctx, actor): Api, Json(b): Json<RulesPut>) -> Response {
+    ok(&ctx, st.app.check_rules_text(&actor, &b.toml))
 }
 
 async fn get_rules(State(st): State<AppState>, Api(ctx, actor): Api) -> Response {

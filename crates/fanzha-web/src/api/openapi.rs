@@ -498,6 +498,15 @@ fn schemas() -> Value {
         "RulesPut".into(),
         object(&["toml"], json!({ "toml": s(), "note": s() })),
     );
+    m.insert("RulesCheck".into(), object(&["ok"], json!({
+            "ok": { "type": "boolean" }, "name": nullable("string"),
+            "problem": { "type": ["object", "null"], "properties": {
+                "message": s(), "line": { "type": ["integer", "null"], "description": "1-based line of the problem, when known." }
+            } }
+        })));
+    m.insert("LeadReveal".into(), object(&["id", "subscriber"], json!({
+            "id": id(), "subscriber": { "type": "string", "description": "The full phone (E.164) or account." }
+        })));
     m.insert("BacktestRequest".into(), object(&["rules", "from", "to"], json!({
             "rules": { "type": "string", "description": "Candidate rules document (TOML)." },
             "from": { "type": ["string", "integer"], "description": "RFC 3339 or ms since the epoch (inclusive)." },

@@ -4,8 +4,10 @@
 mod account;
 mod audit;
 mod common;
+mod leads;
 mod org;
 mod residents;
+mod rules;
 mod session;
 mod users;
 
@@ -20,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .merge(session::routes())
         .merge(org::routes())
         .merge(residents::routes())
+        .merge(leads::routes())
+        .merge(rules::routes())
         .merge(users::routes())
         .merge(audit::routes())
         .merge(account::routes())

@@ -275,11 +275,22 @@ async fn home(State(st): State<AppState>, Page(ctx, actor): Page) -> Response {
             .map(|t| t.into_iter().map(|n| n.name).collect::<Vec<_>>().join(" / "))
             .unwrap_or_default(),
     };
+    let leads = match st.app.home_leads(&actor).await {
+        Ok(l) => l,
+        Err(e) => return PageError(e, ctx.lang).into_response(),
+    };
+    let leads = leads.map(|l| {
+        context! {
+            total => l.total,
+            by_grade => l.by_grade.iter().map(|(g, n)| context! { grade => g.code(), n => n }).collect::<Vec<_>>(),
+        }
+    });
     page(
         &st,
         &ctx,
         "home.html",
         context! {
+            leads => leads,
             counts => minijinja::value::Serde(counts),
             scope_name => scope_name,
             show_residents => actor.can(Action::ViewResidents),

@@ -212,6 +212,7 @@ async fn hammer(base: &str, paths: &[String], admin: bool) -> Run {
     };
     let oversized = vec![b'a'; 1_200_000];
     for path in paths {
+        let path = &path.replace("{version}", "{id}");
         let instances: Vec<String> = if path.contains("{id}") {
             IDS.iter().map(|id| path.replace("{id}", id)).collect()
         } else {
