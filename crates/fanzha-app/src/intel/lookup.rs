@@ -9,7 +9,9 @@
 //! * Staff ([`App::lookup`], [`App::lookup_batch`]): every active match,
 //!   pending ones included, with kind, fraud type, confidence and status;
 //!   sources, descriptions and notes only for roles that may view intel.
-//!   Each call writes one audit entry (kind and counts, never the value).
+//!   Each call writes one audit entry (kind and counts, never the value);
+//!   single lookups by API token are counted and audited per user in one
+//!   entry every few seconds instead.
 //! * The public ([`App::public_lookup`]): a verdict and fraud types only.
 //!   Rate-limited per address. A pending indicator counts only from
 //!   [`super::IntelConfig::public_pending_min_confidence`] and never when it
@@ -247,6 +249,11 @@ impl App {
         let rows = self.live_rows(&ids).await?;
         let allow = self.allow_matches(&p.allow).await?;
         let r = self.result_of(p, &rows, allow, actor.can(Action::ViewIntel));
+        if actor.via == crate::AuthVia::Token {
+            // Machine clients: tallied and audited per user in one entry.
+            self.tally_lookup(actor, r.verdict == Verdict::Flagged);
+            return Ok(r);
+        }
         let detail = format!(
             "kind={} verdict={} matches={}",
             r.kind.map_or("?", |k| k.code()),

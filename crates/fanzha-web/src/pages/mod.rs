@@ -4,7 +4,9 @@
 mod account;
 mod audit;
 mod common;
+mod intel;
 mod org;
+mod public;
 mod residents;
 mod session;
 mod users;
@@ -23,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(account::routes())
+        .merge(intel::routes())
+        .merge(public::routes())
         .route("/static/app.css", get(css))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
