@@ -535,7 +535,7 @@ fn intel_schemas(m: &mut Map<String, Value>) {
     let kind = || codes(&kinds);
     let status = || codes(&["pending", "confirmed", "disposed", "revoked", "expired"]);
     let verdict = || codes(&["flagged", "allowlisted", "clean", "invalid"]);
-    let fraud = || json!({ "type": "string", "description": "A fraud type code (e.g. `impersonate_police`) or its Chinese name" });
+    let fraud = || json!({ "type": "string", "description": "A fraud type code, e.g. `brushing_rebate`" });
     let int = || json!({ "type": "integer" });
     m.insert("LookupMatch".into(), object(&["indicator_id", "kind", "value", "match", "fraud_type", "confidence", "status"], json!({
             "indicator_id": id(), "kind": kind(), "value": s(), "match": codes(&["exact", "domain", "cidr"]),
