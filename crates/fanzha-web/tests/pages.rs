@@ -10,5 +10,7 @@ mod admin;
 mod forms;
 #[path = "pages/import.rs"]
 mod import;
+#[path = "pages/intel.rs"]
+mod intel;
 #[path = "pages/matrix.rs"]
 mod matrix;

@@ -33,7 +33,8 @@ async fn ingest(State(st): State<AppState>, Api(ctx, actor): Api, body: Body) ->
     if let Err(e) = st.app.gate(&actor, Action::IngestEvents) {
         return err(&ctx, e);
     }
-    let limit = st.app.config().detect.max_batch_bytes;
+    // The batch limit, and never more than the server takes in one body.
+    let limit = st.app.config().detect.max_batch_bytes.min(st.cfg.max_body_bytes);
     let bytes = match to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => return err(&ctx, AppError::TooLarge { limit }),
