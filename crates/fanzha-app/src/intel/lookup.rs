@@ -2,9 +2,10 @@
 //!
 //! A value is recognised ([`fanzha_core::indicator::detect`], or normalised
 //! as a given kind), checked against the allowlist first (which wins), then
-//! against the live index. Matches are confirmed against the store, so an
-//! indicator revoked a moment ago no longer counts even before the index is
-//! rebuilt.
+//! against the live index. Matches are confirmed against the stored rows
+//! (cached for at most a second and dropped on every change made through
+//! the app), so an indicator revoked a moment ago no longer counts even
+//! before the index is rebuilt.
 //!
 //! * Staff ([`App::lookup`], [`App::lookup_batch`]): every active match,
 //!   pending ones included, with kind, fraud type, confidence and status;
@@ -156,14 +157,27 @@ impl App {
             return Ok(HashMap::new());
         }
         let now = self.now();
-        Ok(self
-            .store
-            .indicators_by_ids(ids)
-            .await?
-            .into_iter()
-            .filter(|i| i.is_live_at(now))
-            .map(|i| (i.id, i))
-            .collect())
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        let epoch = {
+            let cache = super::state::lock(&self.intel.rows);
+            for id in ids {
+                match cache.get(*id) {
+                    Some(r) => {
+                        out.insert(r.id, r.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+            cache.epoch
+        };
+        if !missing.is_empty() {
+            let rows = self.store.indicators_by_ids(&missing).await?;
+            super::state::lock(&self.intel.rows).put(epoch, &rows);
+            out.extend(rows.into_iter().map(|r| (r.id, r)));
+        }
+        out.retain(|_, i| i.is_live_at(now));
+        Ok(out)
     }
 
     async fn allow_matches(&self, ids: &[i64]) -> Result<Vec<AllowMatch>> {

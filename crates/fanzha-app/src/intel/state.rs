@@ -165,6 +165,9 @@ pub(crate) struct IntelState {
     /// Single lookups by API token waiting to be audited, per user: the
     /// actor, lookups and flagged verdicts.
     lookup_tally: Mutex<HashMap<i64, (crate::Actor, u64, u64)>>,
+    /// Recently read indicator rows for lookups; emptied by every intel
+    /// change in this process, and trusted for [`ROW_CACHE_TTL`] at most.
+    pub(crate) rows: Mutex<RowCache>,
     pub(crate) lookup_limiter: RateLimiter,
     pub(crate) report_limiter: RateLimiter,
     /// Generation of the last saved snapshot and when it was saved.
@@ -173,7 +176,43 @@ pub(crate) struct IntelState {
     me: Weak<App>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// How long a cached indicator row is trusted (changes made in this
+/// process empty the cache at once; other processes' within this time).
+pub(crate) const ROW_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Rows cached before the cache is emptied.
+const ROW_CACHE_MAX: usize = 100_000;
+
+/// Indicator rows by id, with when they were read.
+#[derive(Default)]
+pub(crate) struct RowCache {
+    /// Bumped by every change: a read that began before it is not kept.
+    pub(crate) epoch: u64,
+    map: HashMap<i64, (Instant, fanzha_store::Indicator)>,
+}
+
+impl RowCache {
+    pub(crate) fn get(&self, id: i64) -> Option<&fanzha_store::Indicator> {
+        self.map
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < ROW_CACHE_TTL)
+            .map(|(_, r)| r)
+    }
+
+    pub(crate) fn put(&mut self, epoch: u64, rows: &[fanzha_store::Indicator]) {
+        if epoch != self.epoch {
+            return;
+        }
+        if self.map.len() + rows.len() > ROW_CACHE_MAX {
+            self.map.clear();
+        }
+        let now = Instant::now();
+        for r in rows {
+            self.map.insert(r.id, (now, r.clone()));
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -189,6 +228,7 @@ impl IntelState {
             build_lock: tokio::sync::Mutex::new(()),
             sightings: Mutex::new(HashMap::new()),
             lookup_tally: Mutex::new(HashMap::new()),
+            rows: Mutex::new(RowCache::default()),
             lookup_limiter: RateLimiter::new(cfg.public_lookup_rate),
             report_limiter: RateLimiter::new(cfg.public_report_rate),
             saved: Mutex::new((0, Timestamp(0))),
@@ -220,6 +260,11 @@ impl App {
     /// Marks the index stale after an intel change; the background task
     /// rebuilds it shortly.
     pub(crate) fn intel_changed(&self) {
+        {
+            let mut rows = lock(&self.intel.rows);
+            rows.epoch += 1;
+            rows.map.clear();
+        }
         self.intel.dirty.store(true, Ordering::SeqCst);
         self.intel.notify.notify_one();
     }
