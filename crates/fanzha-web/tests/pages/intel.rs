@@ -25,6 +25,9 @@ async fn seed(s: &Server) -> i64 {
     i.id
 }
 
+/// A form post: path, fields and the expected status.
+type Post = (&'static str, Vec<(&'static str, String)>, u16);
+
 const ROLES: [&str; 7] = [
     "admin", "analyst", "leader", "officer", "liaison", "cadre", "grid",
 ];
@@ -70,7 +73,7 @@ async fn intel_pages_permission_matrix() {
                 ));
             }
         }
-        let posts: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
+        let posts: Vec<Post> = vec![
             (
                 "/intel/new",
                 vec![("value", format!("pg-{role}.example.top"))],
