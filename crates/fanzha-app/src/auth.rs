@@ -16,6 +16,58 @@ pub struct LoginOk {
     pub expires_at: Timestamp,
 }
 
+/// How long a checked API token is trusted without asking the store again.
+/// Revoking a token or changing its user in this process takes effect at
+/// once; a change made by another process within this time.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Tokens kept in the cache before it is emptied.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Recently checked tokens by their hash, with the user they belong to.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    /// Bumped by every change to tokens or users: older entries are stale.
+    epoch: std::sync::atomic::AtomicU64,
+    map: std::sync::Mutex<std::collections::HashMap<Vec<u8>, CachedToken>>,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    epoch: u64,
+    checked: std::time::Instant,
+    token_id: TokenId,
+    last_used_at: Option<Timestamp>,
+    user: User,
+}
+
+impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, CachedToken>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, hash: &[u8]) -> Option<CachedToken> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        self.lock()
+            .get(hash)
+            .filter(|c| c.epoch == epoch && c.checked.elapsed() < TOKEN_CACHE_TTL)
+            .cloned()
+    }
+
+    fn put(&self, hash: Vec<u8>, c: CachedToken) {
+        let mut m = self.lock();
+        if m.len() >= TOKEN_CACHE_MAX {
+            m.clear();
+        }
+        m.insert(hash, c);
+    }
+
+    /// Forgets every cached token (after a change to tokens or users).
+    pub(crate) fn invalidate(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.lock().clear();
+    }
+}
+
 /// The smallest password accepted, in characters.
 pub const MIN_PASSWORD: usize = 8;
 
@@ -186,17 +238,35 @@ impl App {
     /// The actor behind an API token (`Authorization: Bearer …`).
     pub async fn token_actor(&self, token: &str, ip: &str) -> Result<Actor> {
         let hash = secret_hash(token.trim());
-        let fanzha_store::TokenWithUser { token: t, user } = self
-            .store
-            .token_by_hash(&hash)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
         let now = self.now();
-        if t.last_used_at.is_none_or(|at| now.0 - at.0 > 60_000) {
-            self.store.touch_token(t.id, now).await?;
+        let epoch = self.tokens.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let cached = match self.tokens.get(&hash) {
+            Some(c) => c,
+            None => {
+                let fanzha_store::TokenWithUser { token: t, user } = self
+                    .store
+                    .token_by_hash(&hash)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
+                let c = CachedToken {
+                    epoch,
+                    checked: std::time::Instant::now(),
+                    token_id: t.id,
+                    last_used_at: t.last_used_at,
+                    user,
+                };
+                self.tokens.put(hash.clone(), c.clone());
+                c
+            }
+        };
+        if cached.last_used_at.is_none_or(|at| now.0 - at.0 > 60_000) {
+            self.store.touch_token(cached.token_id, now).await?;
+            let mut c = cached.clone();
+            c.last_used_at = Some(now);
+            self.tokens.put(hash, c);
         }
         Ok(Actor {
-            user,
+            user: cached.user,
             ip: ip.to_string(),
             via: AuthVia::Token,
         })
@@ -241,6 +311,7 @@ impl App {
         }
         let audit = self.audit(actor, "token.revoke", format!("token:{id}"), "");
         self.store.revoke_token(id, &audit).await?;
+        self.tokens.invalidate();
         Ok(())
     }
 

@@ -116,6 +116,9 @@ pub struct App {
     pub(crate) intel: intel::state::IntelState,
     /// The event bus, the pipeline task and its caches.
     pub(crate) detect: detect::DetectState,
+    /// Recently checked API tokens, so that a busy machine client does not
+    /// cost a database read per request.
+    pub(crate) tokens: auth::TokenCache,
 }
 
 /// How the actor proved who they are.
@@ -164,6 +167,7 @@ impl App {
                 clock,
                 intel,
                 detect,
+                tokens: auth::TokenCache::default(),
             }
         }))
     }

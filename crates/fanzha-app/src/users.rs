@@ -163,6 +163,7 @@ impl App {
                 &audit,
             )
             .await?;
+        self.tokens.invalidate();
         if let Some(pw) = f.password.as_deref().filter(|p| !p.is_empty()) {
             self.admin_set_password(actor, id, pw).await?;
         }

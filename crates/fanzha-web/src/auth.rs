@@ -208,6 +208,16 @@ pub async fn csrf_guard(State(st): State<AppState>, req: Request, next: Next) ->
         }
     };
     if is_api {
+        // Read the whole body before anything answers: a client still
+        // sending when an early answer (401, 403, 405) closes the connection
+        // would see a reset instead of the error.
+        let body = match to_bytes(body, st.cfg.max_body_bytes).await {
+            Ok(b) => Body::from(b),
+            Err(_) => {
+                let limit = st.cfg.max_body_bytes;
+                return ApiError(AppError::TooLarge { limit }, lang).into_response();
+            }
+        };
         if bearer(&parts.headers).is_some() {
             return next.run(Request::from_parts(parts, body)).await;
         }

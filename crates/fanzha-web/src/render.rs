@@ -51,6 +51,57 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/rules_version.html"),
     ),
     ("backtest.html", include_str!("../templates/backtest.html")),
+    ("intel_tabs.html", include_str!("../templates/intel_tabs.html")),
+    ("intel_list.html", include_str!("../templates/intel_list.html")),
+    (
+        "intel_detail.html",
+        include_str!("../templates/intel_detail.html"),
+    ),
+    ("intel_form.html", include_str!("../templates/intel_form.html")),
+    (
+        "intel_lookup.html",
+        include_str!("../templates/intel_lookup.html"),
+    ),
+    (
+        "intel_import.html",
+        include_str!("../templates/intel_import.html"),
+    ),
+    (
+        "intel_export.html",
+        include_str!("../templates/intel_export.html"),
+    ),
+    (
+        "intel_allowlist.html",
+        include_str!("../templates/intel_allowlist.html"),
+    ),
+    (
+        "intel_reports.html",
+        include_str!("../templates/intel_reports.html"),
+    ),
+    (
+        "intel_report.html",
+        include_str!("../templates/intel_report.html"),
+    ),
+    (
+        "intel_disposals.html",
+        include_str!("../templates/intel_disposals.html"),
+    ),
+    (
+        "intel_disposal.html",
+        include_str!("../templates/intel_disposal.html"),
+    ),
+    (
+        "intel_disposal_form.html",
+        include_str!("../templates/intel_disposal_form.html"),
+    ),
+    (
+        "public_check.html",
+        include_str!("../templates/public_check.html"),
+    ),
+    (
+        "public_report.html",
+        include_str!("../templates/public_report.html"),
+    ),
 ];
 
 pub struct Templates {
@@ -73,6 +124,25 @@ fn t(state: &State, key: &str) -> String {
 fn label(state: &State, vocab: &str, code: &str) -> String {
     let lang = lang_of(state);
     let l = if lang == Lang::En { "en" } else { "zh" };
+    let prefix = match vocab {
+        "intel_status" => Some("intel.status."),
+        "report_status" => Some("intel.report_status."),
+        "disposal_status" => Some("intel.disposal_status."),
+        "disposal_target" => Some("intel.disposal_target."),
+        "verdict" => Some("intel.verdict."),
+        "source" => Some("intel.source."),
+        "export_format" => Some("intel.export.fmt."),
+        "advice" => Some("public.check.advice_"),
+        _ => None,
+    };
+    if let Some(prefix) = prefix {
+        if let Some(name) = code.strip_prefix("feed:").filter(|_| vocab == "source") {
+            return fanzha_core::i18n::Msg::new("intel.source.feed")
+                .arg("name", name)
+                .render(lang);
+        }
+        return catalog_label(lang, prefix, code).unwrap_or_else(|| code.to_string());
+    }
     let found = match vocab {
         "role" => Role::parse(code).ok().map(|v| v.label(l)),
         "node_kind" => NodeKind::parse(code).ok().map(|v| v.label(l)),
@@ -96,6 +166,12 @@ fn label(state: &State, vocab: &str, code: &str) -> String {
         _ => None,
     };
     found.unwrap_or(code).to_string()
+}
+
+/// The catalogue text of `prefix` + `code`, when the catalogue has it.
+fn catalog_label(lang: Lang, prefix: &str, code: &str) -> Option<String> {
+    let key = format!("{prefix}{code}");
+    fanzha_core::i18n::has(&key).then(|| tr(lang, &key).to_string())
 }
 
 /// `datetime(ms)`: a timestamp as `YYYY-MM-DD HH:MM` in China time (UTC+8).
@@ -138,12 +214,11 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
     let mut out = Vec::new();
     let mut add = |href: &'static str, key: &'static str, allowed: bool| {
         if allowed {
-            let active = if href == "/" {
-                ctx.path == "/"
-            } else {
-                ctx.path.starts_with(href)
-            };
-            out.push(Nav { href, key, active });
+            out.push(Nav {
+                href,
+                key,
+                active: false,
+            });
         }
     };
     add("/", "nav.home", true);
@@ -152,9 +227,30 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
     add("/leads", "nav.leads", a.can(Action::ViewLeads));
     add("/rules", "nav.rules", a.can(Action::EditRules));
     add("/backtest", "nav.backtest", a.can(Action::EditRules));
+    add("/intel", "nav.intel", a.can(Action::ViewIntel));
+    add(
+        "/intel/lookup",
+        "nav.intel_lookup",
+        a.can(Action::LookupIntel) || a.can(Action::ViewIntel),
+    );
     add("/users", "nav.users", a.can(Action::ManageUsers));
     add("/audit", "nav.audit", a.can(Action::ViewAudit));
     add("/account", "nav.account", true);
+    // The entry with the longest matching address is the current one.
+    let under = |href: &str| {
+        if href == "/" {
+            ctx.path == "/"
+        } else {
+            ctx.path == href || ctx.path.starts_with(&format!("{href}/"))
+        }
+    };
+    if let Some(best) = out
+        .iter_mut()
+        .filter(|n| under(n.href))
+        .max_by_key(|n| n.href.len())
+    {
+        best.active = true;
+    }
     out
 }
 

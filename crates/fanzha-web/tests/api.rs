@@ -6,6 +6,8 @@ mod support;
 
 #[path = "api/garbage.rs"]
 mod garbage;
+#[path = "api/intel.rs"]
+mod intel;
 #[path = "api/leads.rs"]
 mod leads;
 #[path = "api/matrix.rs"]

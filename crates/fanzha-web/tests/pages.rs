@@ -10,6 +10,8 @@ mod admin;
 mod forms;
 #[path = "pages/import.rs"]
 mod import;
+#[path = "pages/intel.rs"]
+mod intel;
 #[path = "pages/leads.rs"]
 mod leads;
 #[path = "pages/matrix.rs"]

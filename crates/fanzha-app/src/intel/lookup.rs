@@ -2,14 +2,17 @@
 //!
 //! A value is recognised ([`fanzha_core::indicator::detect`], or normalised
 //! as a given kind), checked against the allowlist first (which wins), then
-//! against the live index. Matches are confirmed against the store, so an
-//! indicator revoked a moment ago no longer counts even before the index is
-//! rebuilt.
+//! against the live index. Matches are confirmed against the stored rows
+//! (cached for at most a second and dropped on every change made through
+//! the app), so an indicator revoked a moment ago no longer counts even
+//! before the index is rebuilt.
 //!
 //! * Staff ([`App::lookup`], [`App::lookup_batch`]): every active match,
 //!   pending ones included, with kind, fraud type, confidence and status;
 //!   sources, descriptions and notes only for roles that may view intel.
-//!   Each call writes one audit entry (kind and counts, never the value).
+//!   Each call writes one audit entry (kind and counts, never the value);
+//!   single lookups by API token are counted and audited per user in one
+//!   entry every few seconds instead.
 //! * The public ([`App::public_lookup`]): a verdict and fraud types only.
 //!   Rate-limited per address. A pending indicator counts only from
 //!   [`super::IntelConfig::public_pending_min_confidence`] and never when it
@@ -154,14 +157,27 @@ impl App {
             return Ok(HashMap::new());
         }
         let now = self.now();
-        Ok(self
-            .store
-            .indicators_by_ids(ids)
-            .await?
-            .into_iter()
-            .filter(|i| i.is_live_at(now))
-            .map(|i| (i.id, i))
-            .collect())
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        let epoch = {
+            let cache = super::state::lock(&self.intel.rows);
+            for id in ids {
+                match cache.get(*id) {
+                    Some(r) => {
+                        out.insert(r.id, r.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+            cache.epoch
+        };
+        if !missing.is_empty() {
+            let rows = self.store.indicators_by_ids(&missing).await?;
+            super::state::lock(&self.intel.rows).put(epoch, &rows);
+            out.extend(rows.into_iter().map(|r| (r.id, r)));
+        }
+        out.retain(|_, i| i.is_live_at(now));
+        Ok(out)
     }
 
     async fn allow_matches(&self, ids: &[i64]) -> Result<Vec<AllowMatch>> {
@@ -247,6 +263,11 @@ impl App {
         let rows = self.live_rows(&ids).await?;
         let allow = self.allow_matches(&p.allow).await?;
         let r = self.result_of(p, &rows, allow, actor.can(Action::ViewIntel));
+        if actor.via == crate::AuthVia::Token {
+            // Machine clients: tallied and audited per user in one entry.
+            self.tally_lookup(actor, r.verdict == Verdict::Flagged);
+            return Ok(r);
+        }
         let detail = format!(
             "kind={} verdict={} matches={}",
             r.kind.map_or("?", |k| k.code()),

@@ -162,6 +162,12 @@ pub(crate) struct IntelState {
     build_lock: tokio::sync::Mutex<()>,
     /// Sightings waiting to be written: id → (count, last time).
     sightings: Mutex<HashMap<i64, (u32, Timestamp)>>,
+    /// Single lookups by API token waiting to be audited, per user: the
+    /// actor, lookups and flagged verdicts.
+    lookup_tally: Mutex<HashMap<i64, (crate::Actor, u64, u64)>>,
+    /// Recently read indicator rows for lookups; emptied by every intel
+    /// change in this process, and trusted for [`ROW_CACHE_TTL`] at most.
+    pub(crate) rows: Mutex<RowCache>,
     pub(crate) lookup_limiter: RateLimiter,
     pub(crate) report_limiter: RateLimiter,
     /// Generation of the last saved snapshot and when it was saved.
@@ -170,7 +176,43 @@ pub(crate) struct IntelState {
     me: Weak<App>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// How long a cached indicator row is trusted (changes made in this
+/// process empty the cache at once; other processes' within this time).
+pub(crate) const ROW_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Rows cached before the cache is emptied.
+const ROW_CACHE_MAX: usize = 100_000;
+
+/// Indicator rows by id, with when they were read.
+#[derive(Default)]
+pub(crate) struct RowCache {
+    /// Bumped by every change: a read that began before it is not kept.
+    pub(crate) epoch: u64,
+    map: HashMap<i64, (Instant, fanzha_store::Indicator)>,
+}
+
+impl RowCache {
+    pub(crate) fn get(&self, id: i64) -> Option<&fanzha_store::Indicator> {
+        self.map
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < ROW_CACHE_TTL)
+            .map(|(_, r)| r)
+    }
+
+    pub(crate) fn put(&mut self, epoch: u64, rows: &[fanzha_store::Indicator]) {
+        if epoch != self.epoch {
+            return;
+        }
+        if self.map.len() + rows.len() > ROW_CACHE_MAX {
+            self.map.clear();
+        }
+        let now = Instant::now();
+        for r in rows {
+            self.map.insert(r.id, (now, r.clone()));
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -185,6 +227,8 @@ impl IntelState {
             started: OnceCell::new(),
             build_lock: tokio::sync::Mutex::new(()),
             sightings: Mutex::new(HashMap::new()),
+            lookup_tally: Mutex::new(HashMap::new()),
+            rows: Mutex::new(RowCache::default()),
             lookup_limiter: RateLimiter::new(cfg.public_lookup_rate),
             report_limiter: RateLimiter::new(cfg.public_report_rate),
             saved: Mutex::new((0, Timestamp(0))),
@@ -216,6 +260,11 @@ impl App {
     /// Marks the index stale after an intel change; the background task
     /// rebuilds it shortly.
     pub(crate) fn intel_changed(&self) {
+        {
+            let mut rows = lock(&self.intel.rows);
+            rows.epoch += 1;
+            rows.map.clear();
+        }
         self.intel.dirty.store(true, Ordering::SeqCst);
         self.intel.notify.notify_one();
     }
@@ -454,6 +503,33 @@ impl App {
         }
     }
 
+    /// Counts a single lookup by an API token; the counts are audited per
+    /// user in one entry by the background task (as sightings are), so that
+    /// a machine client's lookups cost no database write each.
+    pub(crate) fn tally_lookup(&self, actor: &crate::Actor, flagged: bool) {
+        let mut t = lock(&self.intel.lookup_tally);
+        let e = t.entry(actor.user.id.0).or_insert_with(|| (actor.clone(), 0, 0));
+        e.1 += 1;
+        e.2 += u64::from(flagged);
+    }
+
+    /// Writes the tallied token lookups to the audit log, one entry per user.
+    pub async fn flush_lookup_tally(&self) -> Result<usize> {
+        let batch: Vec<(crate::Actor, u64, u64)> = std::mem::take(&mut *lock(&self.intel.lookup_tally))
+            .into_values()
+            .collect();
+        for (actor, n, flagged) in &batch {
+            let audit = self.audit(
+                actor,
+                "intel.lookup",
+                "",
+                format!("via=token lookups={n} flagged={flagged}"),
+            );
+            self.store.append_audit(&audit).await?;
+        }
+        Ok(batch.len())
+    }
+
     /// Writes the buffered sightings; returns how many indicators were touched.
     pub async fn flush_sightings(&self) -> Result<u64> {
         let batch: Vec<(i64, u32, Timestamp)> = {
@@ -508,6 +584,12 @@ impl App {
                 tracing::warn!(error = %e, "could not write sightings");
             }
         }
+        if elapsed(last.tally, c.sightings_flush_ms) {
+            last.tally = Instant::now();
+            if let Err(e) = self.flush_lookup_tally().await {
+                tracing::warn!(error = %e, "could not audit lookups");
+            }
+        }
         if last
             .expire
             .is_none_or(|t| elapsed(t, c.expire_interval_secs * 1000))
@@ -553,6 +635,9 @@ impl App {
         if let Err(e) = self.flush_sightings().await {
             tracing::warn!(error = %e, "could not write sightings");
         }
+        if let Err(e) = self.flush_lookup_tally().await {
+            tracing::warn!(error = %e, "could not audit lookups");
+        }
         let (saved_gen, _) = *lock(&self.intel.saved);
         if self.intel_index_info().generation != saved_gen {
             self.save_snapshot().await;
@@ -563,6 +648,7 @@ impl App {
 /// When the background task last did each job.
 struct Ticks {
     flush: Instant,
+    tally: Instant,
     expire: Option<Instant>,
     poll: Instant,
     build: Instant,
@@ -580,6 +666,7 @@ fn spawn_background(app: Weak<App>, notify: Arc<Notify>) {
         let now = Instant::now();
         let mut last = Ticks {
             flush: now,
+            tally: now,
             expire: None,
             poll: now,
             build: now,

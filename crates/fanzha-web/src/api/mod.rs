@@ -9,6 +9,7 @@
 mod account;
 mod admin;
 mod events;
+pub(crate) mod intel;
 mod leads;
 pub(crate) mod openapi;
 mod org;
@@ -108,6 +109,7 @@ fn endpoints() -> Endpoints {
     let e = residents::add(e);
     let e = events::add(e);
     let e = leads::add(e);
+    let e = intel::add(e);
     admin::add(e)
 }
 

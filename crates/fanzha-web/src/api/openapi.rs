@@ -100,6 +100,7 @@ fn reason(status: u16) -> &'static str {
         413 => "The body is larger than the configured limit",
         422 => "Invalid input; the message says what and why",
         423 => "The account is locked after repeated failed sign-ins",
+        429 => "Too many requests from this address; try again later",
         _ => "",
     }
 }
@@ -533,5 +534,176 @@ fn schemas() -> Value {
             "residents_by_tag": { "type": "array", "description": "[tag, count] pairs, most frequent first.",
                 "items": { "type": "array", "prefixItems": [s(), id()] } }
         })));
+    intel_schemas(&mut m);
     Value::Object(m)
+}
+
+/// The intelligence base's schemas.
+fn intel_schemas(m: &mut Map<String, Value>) {
+    let kinds: Vec<&str> = fanzha_core::IndicatorKind::ALL.iter().map(|k| k.code()).collect();
+    let kind = || codes(&kinds);
+    let status = || codes(&["pending", "confirmed", "disposed", "revoked", "expired"]);
+    let verdict = || codes(&["flagged", "allowlisted", "clean", "invalid"]);
+    let fraud = || json!({ "type": "string", "description": "A fraud type code, e.g. `brushing_rebate`" });
+    let int = || json!({ "type": "integer" });
+    m.insert("LookupMatch".into(), object(&["indicator_id", "kind", "value", "match", "fraud_type", "confidence", "status"], json!({
+            "indicator_id": id(), "kind": kind(), "value": s(), "match": codes(&["exact", "domain", "cidr"]),
+            "fraud_type": fraud(), "confidence": int(), "status": status(), "valid_until": nullable("integer"),
+            "source": { "type": "string", "description": "Only for roles that view intel." },
+            "description": s(), "notes": s()
+        })));
+    m.insert("LookupResult".into(), object(&["value", "verdict", "matches"], json!({
+            "value": s(), "kind": { "type": ["string", "null"], "enum": kinds.iter().map(|k| json!(k)).chain([Value::Null]).collect::<Vec<_>>() },
+            "canonical": nullable("string"), "verdict": verdict(), "max_confidence": nullable("integer"),
+            "matches": list_of("LookupMatch"),
+            "allowlisted_by": { "type": "array", "items": object(&["kind", "value"], json!({ "kind": kind(), "value": s(), "note": s(), "builtin": { "type": "boolean" } })) },
+            "error": { "type": "string", "description": "Why the value was not recognised (batch only)." }
+        })));
+    m.insert(
+        "LookupBatch".into(),
+        object(
+            &["count", "results"],
+            json!({
+                "count": int(), "flagged": int(), "allowlisted": int(), "clean": int(), "invalid": int(),
+                "results": list_of("LookupResult")
+            }),
+        ),
+    );
+    m.insert(
+        "IntelOverview".into(),
+        object(
+            &["counts", "index"],
+            json!({
+                "counts": { "type": "object" }, "index": { "type": "object" }, "top_tags": { "type": "array" }
+            }),
+        ),
+    );
+    m.insert("Indicator".into(), object(&["id", "kind", "value", "fraud_type", "confidence", "source", "status"], json!({
+            "id": id(), "kind": kind(), "value": s(), "fraud_type": fraud(), "confidence": int(), "source": s(),
+            "status": status(), "valid_from": ts(), "valid_until": nullable("integer"), "first_seen": ts(), "last_seen": ts(),
+            "sightings": id(), "tags": strings(), "description": s(), "notes": s(), "external_id": nullable("string"),
+            "created_by": id(), "created_at": ts(), "updated_at": ts(), "version": id()
+        })));
+    m.insert("IndicatorPage".into(), page_of("Indicator"));
+    m.insert("IndicatorForm".into(), object(&["value"], json!({
+            "kind": kind(), "value": s(), "fraud_type": fraud(), "confidence": int(),
+            "source": { "type": "string", "description": "analyst (default), upper_push, case or feed:<name>" },
+            "status": codes(&["pending", "confirmed"]), "valid_from": ts(), "valid_until": ts(),
+            "tags": { "type": "string", "description": "Separated by `;`, `,` or `、`." }, "description": s(), "notes": s()
+        })));
+    m.insert("IndicatorEdit".into(), object(&["fraud_type", "confidence", "valid_from"], json!({
+            "fraud_type": fraud(), "confidence": int(), "valid_from": ts(), "valid_until": nullable("integer"),
+            "tags": s(), "description": s(), "notes": s(), "external_id": nullable("string"), "expected_version": nullable("integer")
+        })));
+    m.insert("IndicatorDetail".into(), object(&["indicator", "live", "history"], json!({
+            "indicator": r("Indicator"), "live": { "type": "boolean" }, "history": list_of("AuditEntry"),
+            "same_value": list_of("Indicator"), "disposals": list_of("Disposal"), "reports": { "type": "array" }
+        })));
+    m.insert("BulkRequest".into(), object(&["ids", "action"], json!({
+            "ids": { "type": "array", "items": id() }, "action": codes(&["confirm", "revoke", "extend", "dispose"]),
+            "reason": { "type": "string", "description": "Required to revoke." },
+            "valid_until": { "type": "integer", "description": "extend: the new end (ms)" },
+            "days": { "type": "integer", "description": "extend: days from now (1–3650)" }
+        })));
+    m.insert("BulkResult".into(), object(&["changed", "unchanged", "refused", "not_found"], json!({
+            "changed": { "type": "array", "items": id() }, "unchanged": { "type": "array", "items": id() },
+            "refused": { "type": "array", "description": "[id, status] pairs the action does not apply to" },
+            "not_found": { "type": "array", "items": id() }
+        })));
+    m.insert("AllowEntry".into(), object(&["id", "kind", "value"], json!({
+            "id": id(), "kind": kind(), "value": s(), "note": s(), "builtin": { "type": "boolean" }, "created_by": id(), "created_at": ts()
+        })));
+    m.insert("AllowPage".into(), page_of("AllowEntry"));
+    m.insert(
+        "AllowForm".into(),
+        object(&["value"], json!({ "kind": kind(), "value": s(), "note": s() })),
+    );
+    m.insert(
+        "AllowAdded".into(),
+        object(
+            &["id", "kind", "value", "covered_indicators"],
+            json!({
+                "id": id(), "kind": kind(), "value": s(), "covered_indicators": int()
+            }),
+        ),
+    );
+    m.insert("IntelImportReport".into(), object(&["job_id", "added", "updated", "unchanged", "rejected"], json!({
+            "job_id": id(), "file_name": s(), "format": s(), "source": s(), "lines": int(), "values": int(),
+            "added": int(), "updated": int(), "unchanged": int(), "kept_revoked": int(), "duplicate_lines": int(),
+            "allowlisted": { "type": "array", "items": object(&["line", "kind", "value", "entry"], json!({
+                "line": int(), "kind": kind(), "value": s(), "entry": s(), "note": s(), "builtin": { "type": "boolean" } })) },
+            "skipped_lines": { "type": "object", "description": "Lines without a value, by reason (blank, comment, header…)" },
+            "rejected": { "type": "array", "items": object(&["line", "reason"], json!({ "line": int(), "reason": s(), "code": s(), "excerpt": s() })) },
+            "rejected_by_reason": { "type": "object" }, "allowlist_candidates": { "type": "array" }, "notes": int()
+        })));
+    m.insert("ImportJob".into(), object(&["id", "source_name", "format", "file_name"], json!({
+            "id": id(), "source_name": s(), "format": s(), "file_name": s(), "lines": id(), "added": id(), "updated": id(),
+            "unchanged": id(), "skipped": id(), "rejected": id(), "created_by": id(), "created_at": ts(),
+            "report": { "type": ["object", "string", "null"] }
+        })));
+    m.insert("ImportJobPage".into(), page_of("ImportJob"));
+    let rstatus = || codes(&["new", "accepted", "rejected", "allowlisted"]);
+    m.insert("Report".into(), object(&["id", "reference", "kind", "value", "status"], json!({
+            "id": id(), "reference": s(), "kind": kind(), "value": s(), "fraud_type": nullable("string"), "description": s(),
+            "contact_masked": nullable("string"), "status": rstatus(), "indicator_id": nullable("integer"),
+            "review_note": s(), "reviewed_by": nullable("integer"), "created_at": ts(), "updated_at": ts()
+        })));
+    m.insert("ReportPage".into(), page_of("Report"));
+    m.insert("ReportReview".into(), object(&["status"], json!({
+            "status": codes(&["accepted", "rejected"]), "note": s(), "indicator": codes(&["keep", "confirm", "revoke"])
+        })));
+    m.insert(
+        "RevealContact".into(),
+        object(&["contact"], json!({ "contact": s() })),
+    );
+    let targets = || codes(&["operator", "bank", "platform", "registrar"]);
+    let dstatus = || codes(&["requested", "in_progress", "done", "rejected"]);
+    m.insert("Disposal".into(), object(&["id", "target", "target_name", "status"], json!({
+            "id": id(), "indicator_ids": { "type": "array", "items": id() }, "filter_description": s(), "target": targets(),
+            "target_name": s(), "request_note": s(), "status": dstatus(), "result": s(), "requested_by": id(),
+            "requested_at": ts(), "updated_at": ts(), "version": id()
+        })));
+    m.insert("DisposalPage".into(), page_of("Disposal"));
+    m.insert("DisposalForm".into(), object(&["target", "target_name"], json!({
+            "indicator_ids": { "type": "array", "items": id() }, "filter_description": s(), "target": targets(),
+            "target_name": s(), "request_note": s()
+        })));
+    m.insert(
+        "DisposalUpdate".into(),
+        object(
+            &["status"],
+            json!({
+                "status": dstatus(), "result": s(), "expected_version": nullable("integer")
+            }),
+        ),
+    );
+    m.insert(
+        "PublicCheck".into(),
+        object(
+            &["kind", "verdict", "fraud_types", "message"],
+            json!({
+                "kind": kind(), "verdict": verdict(), "fraud_types": strings(), "message": s()
+            }),
+        ),
+    );
+    m.insert("PublicReportForm".into(), object(&["value"], json!({
+            "kind": kind(), "value": s(), "fraud_type": fraud(), "description": s(),
+            "contact": { "type": ["string", "null"], "description": "A phone number to call the reporter back on (optional)." }
+        })));
+    m.insert(
+        "ReportReceipt".into(),
+        object(
+            &["reference", "kind"],
+            json!({ "reference": s(), "kind": kind() }),
+        ),
+    );
+    m.insert(
+        "PublicReportStatus".into(),
+        object(
+            &["reference", "status", "message"],
+            json!({
+                "reference": s(), "status": rstatus(), "message": s()
+            }),
+        ),
+    );
 }

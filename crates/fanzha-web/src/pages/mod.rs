@@ -4,8 +4,10 @@
 mod account;
 mod audit;
 mod common;
+mod intel;
 mod leads;
 mod org;
+mod public;
 mod residents;
 mod rules;
 mod session;
@@ -27,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(account::routes())
+        .merge(intel::routes())
+        .merge(public::routes())
         .route("/static/app.css", get(css))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
