@@ -10,3 +10,5 @@ mod garbage;
 mod matrix;
 #[path = "api/routes.rs"]
 mod routes;
+#[path = "api/tasks.rs"]
+mod tasks;

@@ -44,6 +44,11 @@ pub mod work;
 use crate::notify::{Notifier, RateLimitConfig};
 use crate::{App, AppError, Result};
 use fanzha_core::dispatch::{Policy, TemplateKey, TemplateSet};
+/// The stored records the workflow's use cases return.
+pub use fanzha_store::{
+    Appeal, AppealStatus, AssigneeKind, NotifyChannel, NotifyPurpose, NotifyStatus, TaskAssignee,
+    TaskAttempt, TaskListItem, TaskRow, TaskTransition,
+};
 use fanzha_store::{NewDispatchPolicy, TemplateKind};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};

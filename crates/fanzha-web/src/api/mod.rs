@@ -13,6 +13,7 @@ mod leads;
 pub(crate) mod openapi;
 mod org;
 mod residents;
+pub(crate) mod tasks;
 
 use crate::auth::Ctx;
 use crate::error::ApiError;
@@ -108,6 +109,7 @@ fn endpoints() -> Endpoints {
     let e = residents::add(e);
     let e = events::add(e);
     let e = leads::add(e);
+    let e = tasks::add(e);
     admin::add(e)
 }
 

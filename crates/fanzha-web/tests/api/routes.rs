@@ -41,6 +41,30 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/audit/verify"),
     ("get", "/stats/home"),
     ("get", "/openapi.json"),
+    // detection
+    ("post", "/events"),
+    ("get", "/leads"),
+    ("get", "/leads/{id}"),
+    ("post", "/leads/import"),
+    ("get", "/rules"),
+    ("put", "/rules"),
+    ("post", "/backtest"),
+    // dissuasion
+    ("get", "/tasks"),
+    ("get", "/tasks/metrics"),
+    ("get", "/tasks/feedback-export"),
+    ("get", "/tasks/{id}"),
+    ("post", "/tasks/{id}/accept"),
+    ("post", "/tasks/{id}/attempts"),
+    ("post", "/tasks/{id}/outcome"),
+    ("post", "/tasks/{id}/escalate"),
+    ("post", "/tasks/{id}/reveal"),
+    ("post", "/notify/receipts"),
+    ("post", "/appeals"),
+    ("get", "/appeals/status"),
+    ("get", "/appeals"),
+    ("get", "/appeals/{id}"),
+    ("post", "/appeals/{id}/decision"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
