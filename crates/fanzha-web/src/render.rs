@@ -42,6 +42,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("user_form.html", include_str!("../templates/user_form.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("tasks_mine.html", include_str!("../templates/tasks_mine.html")),
+    ("tasks_board.html", include_str!("../templates/tasks_board.html")),
+    ("task.html", include_str!("../templates/task.html")),
+    (
+        "tasks_metrics.html",
+        include_str!("../templates/tasks_metrics.html"),
+    ),
+    ("appeal_form.html", include_str!("../templates/appeal_form.html")),
+    ("appeals.html", include_str!("../templates/appeals.html")),
 ];
 
 pub struct Templates {
@@ -132,6 +141,8 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
     add("/", "nav.home", true);
     add("/org", "nav.org", a.can(Action::ViewOrg));
     add("/residents", "nav.residents", a.can(Action::ViewResidents));
+    add("/tasks", "nav.tasks", a.can(Action::ViewTasks));
+    add("/appeals", "nav.appeals", a.can(Action::ReviewAppeals));
     add("/users", "nav.users", a.can(Action::ManageUsers));
     add("/audit", "nav.audit", a.can(Action::ViewAudit));
     add("/account", "nav.account", true);

@@ -12,3 +12,5 @@ mod forms;
 mod import;
 #[path = "pages/matrix.rs"]
 mod matrix;
+#[path = "pages/tasks.rs"]
+mod tasks;

@@ -7,6 +7,7 @@ mod common;
 mod org;
 mod residents;
 mod session;
+mod tasks;
 mod users;
 
 use crate::state::AppState;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(account::routes())
+        .merge(tasks::routes())
         .route("/static/app.css", get(css))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
