@@ -80,6 +80,16 @@ fn label(state: &State, vocab: &str, code: &str) -> String {
         "fraud_type" => FraudType::parse(code).ok().map(|v| v.label(l)),
         "grade" => Grade::parse(code).ok().map(|v| v.label(l)),
         "indicator_kind" => IndicatorKind::parse(code).ok().map(|v| v.label(l)),
+        "outcome" => fanzha_core::task::OutcomeKind::parse(code)
+            .ok()
+            .map(|v| v.label(l)),
+        "task_state" => fanzha_core::task::TaskState::parse(code).ok().map(|v| v.label(l)),
+        "contact_method" => fanzha_core::task::ContactMethod::parse(code)
+            .ok()
+            .map(|v| v.label(l)),
+        "contact_result" => fanzha_core::task::ContactResult::parse(code)
+            .ok()
+            .map(|v| v.label(l)),
         "sex" => match code {
             "male" => Some(tr(lang, "sex.male")),
             "female" => Some(tr(lang, "sex.female")),
