@@ -611,6 +611,13 @@ async fn engine_lead_overdue_escalates_then_feedback_reaches_intel_and_stats() {
     let m = w.app.task_metrics(&w.leader, &Default::default()).await.unwrap();
     assert!(m.total.closed >= 1);
     assert_eq!(m.total.defrauded, 1);
+    // By the level below the leader's county: the townships.
+    assert!(
+        m.by_node
+            .iter()
+            .any(|g| g.label == "甲镇" && g.figures.defrauded == 1)
+    );
+    assert!(m.by_grade.iter().any(|g| g.figures.tasks > 0));
     w.app.stop_pipeline().await;
 }
 

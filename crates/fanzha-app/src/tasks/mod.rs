@@ -276,6 +276,13 @@ impl App {
         Ok(r)
     }
 
+    /// Dispatches every lead waiting for a task now (what the tick does
+    /// first); (tasks created, tasks regraded). For tools and benchmarks.
+    pub async fn dispatch_pending(&self) -> Result<(usize, usize)> {
+        let _guard = self.tasks.tick_lock.lock().await;
+        self.dispatch_leads().await
+    }
+
     /// Starts the background tick (once).
     pub fn start_tasks(&self) {
         if !self.cfg.tasks.background {

@@ -290,11 +290,12 @@ impl App {
             .into_iter()
             .map(|n| (n.id, n))
             .collect();
+        // The index, in a task's path, of the level below the viewer's node.
         let base_depth = match &filter.node_path {
-            Some(p) => p.depth(),
+            Some(p) => p.depth() + 1,
             None => match &scope {
-                Scope::Subtree(p) => p.depth(),
-                Scope::All => 1,
+                Scope::Subtree(p) => p.depth() + 1,
+                Scope::All => 0,
             },
         };
         let mut by_n: BTreeMap<NodeId, Vec<&TaskFact>> = BTreeMap::new();
