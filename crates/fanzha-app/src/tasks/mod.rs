@@ -37,6 +37,7 @@
 pub mod appeals;
 pub mod dispatch;
 pub mod feedback;
+pub mod policy;
 pub mod send;
 pub mod stats;
 pub mod work;

@@ -635,6 +635,20 @@ fn schemas() -> Value {
             "indicators": { "type": "integer" }, "live_indicators": { "type": "integer" }
         })));
     m.insert("AppealPage".into(), page_of("Appeal"));
+    let policy_version = object(
+        &["version", "name", "toml", "active"],
+        json!({
+            "version": id(), "name": s(), "toml": { "type": "string", "description": "The dispatch policy document (TOML)." },
+            "author": s(), "author_id": id(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
+        }),
+    );
+    m.insert("DispatchPolicyVersion".into(), policy_version.clone());
+    m.insert("DispatchPolicyView".into(), object(&["active", "versions"], json!({
+            "active": policy_version,
+            "versions": { "type": "array", "items": object(&["version", "name", "active"], json!({
+                "version": id(), "name": s(), "author": s(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
+            })) }
+        })));
     m.insert(
         "AppealDecision".into(),
         object(

@@ -159,6 +159,28 @@ pub(super) fn add(e: Endpoints) -> Endpoints {
         reveal,
     )
     .add(
+        M::Get,
+        "/dispatch/policy",
+        Doc::new(
+            "tasks",
+            "The dispatch policy in force (TOML: per grade the method, owners, deadlines, escalation chain) and its versions",
+        )
+        .ok(200, r("DispatchPolicyView")),
+        get_policy,
+    )
+    .add(
+        M::Put,
+        "/dispatch/policy",
+        Doc::new(
+            "tasks",
+            "Save a new dispatch policy version (validated; its `version` key set to the stored number) and make it \
+             active; existing tasks keep their plan. Audited.",
+        )
+        .body(r("RulesPut"))
+        .ok(200, r("DispatchPolicyVersion")),
+        put_policy,
+    )
+    .add(
         M::Post,
         "/notify/receipts",
         Doc::new(
@@ -339,6 +361,21 @@ async fn escalate(
 
 async fn reveal(State(st): State<AppState>, Api(ctx, actor): Api, Path(id): Path<i64>) -> Response {
     ok(&ctx, st.app.reveal_task_phones(&actor, id).await)
+}
+
+async fn get_policy(State(st): State<AppState>, Api(ctx, actor): Api) -> Response {
+    ok(&ctx, st.app.dispatch_policy_view(&actor).await)
+}
+
+#[derive(Deserialize)]
+struct PolicyPut {
+    toml: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn put_policy(State(st): State<AppState>, Api(ctx, actor): Api, Json(b): Json<PolicyPut>) -> Response {
+    ok(&ctx, st.app.save_dispatch_policy(&actor, &b.toml, &b.note).await)
 }
 
 async fn metrics(

@@ -59,6 +59,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/tasks/{id}/outcome"),
     ("post", "/tasks/{id}/escalate"),
     ("post", "/tasks/{id}/reveal"),
+    ("get", "/dispatch/policy"),
+    ("put", "/dispatch/policy"),
     ("post", "/notify/receipts"),
     ("post", "/appeals"),
     ("get", "/appeals/status"),

@@ -299,3 +299,34 @@ async fn appeals_go_from_the_public_to_the_analyst_and_back() {
     g.expect(422);
     assert_error_json(&g, "receipt garbage");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatch_policy_is_versioned_and_validated() {
+    let srv = start().await;
+    let analyst = Client::login(&srv.base, "analyst").await;
+    let v = analyst.get("/dispatch/policy").await;
+    v.expect(200);
+    let v = v.json();
+    assert_eq!(v["active"]["version"], 1);
+    let text = v["active"]["toml"].as_str().unwrap().to_string();
+    // A high grade contacted later than a medium one is refused.
+    let bad = text.replacen("contact_minutes = 15", "contact_minutes = 500", 1);
+    let r = analyst.put("/dispatch/policy", json!({"toml": bad})).await;
+    r.expect(422);
+    assert_error_json(&r, "invalid policy");
+    let faster = text.replacen("contact_minutes = 15", "contact_minutes = 10", 1);
+    let r = analyst
+        .put(
+            "/dispatch/policy",
+            json!({"toml": faster, "note": "高风险10分钟内联系"}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()["version"], 2);
+    assert!(r.json()["toml"].as_str().unwrap().contains("version = 2"));
+    let grid = Client::login(&srv.base, "grid").await;
+    grid.get("/dispatch/policy").await.expect(200);
+    grid.put("/dispatch/policy", json!({"toml": text}))
+        .await
+        .expect(403);
+}
