@@ -18,6 +18,7 @@ pub mod notify;
 pub mod org;
 pub mod residents;
 pub mod table;
+pub mod tasks;
 pub mod users;
 
 use crypto::{FieldCipher, MasterKey, PasswordCost};
@@ -89,6 +90,10 @@ pub struct AppConfig {
     pub intel: intel::state::IntelConfig,
     /// Detection: partitions, batch limits, the text model, replay…
     pub detect: detect::DetectConfig,
+    /// Notification gateways (SMS, robocall), rate limit, receipts.
+    pub notify: notify::NotifyConfig,
+    /// The dissuasion workflow: tick, sending rounds, feedback.
+    pub tasks: tasks::TasksConfig,
 }
 
 impl AppConfig {
@@ -102,6 +107,8 @@ impl AppConfig {
             max_upload_bytes: 20 * 1024 * 1024,
             intel: intel::state::IntelConfig::default(),
             detect: detect::DetectConfig::default(),
+            notify: notify::NotifyConfig::default(),
+            tasks: tasks::TasksConfig::default(),
         }
     }
 }
@@ -119,6 +126,8 @@ pub struct App {
     /// Recently checked API tokens, so that a busy machine client does not
     /// cost a database read per request.
     pub(crate) tokens: auth::TokenCache,
+    /// The dissuasion workflow's notifier, caches and background task.
+    pub(crate) tasks: tasks::TasksState,
 }
 
 /// How the actor proved who they are.
@@ -157,9 +166,14 @@ impl Actor {
 impl App {
     pub fn new(store: Arc<dyn Store>, cfg: AppConfig, clock: Arc<dyn Clock>) -> Result<Arc<App>> {
         let cipher = FieldCipher::new(&cfg.master_key)?;
+        let notifier = cfg
+            .notify
+            .build()
+            .map_err(|e| AppError::Internal(format!("notifier: {e}")))?;
         Ok(Arc::new_cyclic(|me| {
             let intel = intel::state::IntelState::new(&cfg.intel, me.clone());
             let detect = detect::DetectState::new(&cfg.detect, me.clone());
+            let tasks = tasks::TasksState::new(notifier, me.clone());
             App {
                 store,
                 cipher,
@@ -168,6 +182,7 @@ impl App {
                 intel,
                 detect,
                 tokens: auth::TokenCache::default(),
+                tasks,
             }
         }))
     }

@@ -102,6 +102,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         "public_report.html",
         include_str!("../templates/public_report.html"),
     ),
+    ("tasks_mine.html", include_str!("../templates/tasks_mine.html")),
+    ("tasks_board.html", include_str!("../templates/tasks_board.html")),
+    ("task.html", include_str!("../templates/task.html")),
+    (
+        "tasks_metrics.html",
+        include_str!("../templates/tasks_metrics.html"),
+    ),
+    ("appeal_form.html", include_str!("../templates/appeal_form.html")),
+    ("appeals.html", include_str!("../templates/appeals.html")),
 ];
 
 pub struct Templates {
@@ -158,6 +167,16 @@ fn label(state: &State, vocab: &str, code: &str) -> String {
             }
             None
         }
+        "outcome" => fanzha_core::task::OutcomeKind::parse(code)
+            .ok()
+            .map(|v| v.label(l)),
+        "task_state" => fanzha_core::task::TaskState::parse(code).ok().map(|v| v.label(l)),
+        "contact_method" => fanzha_core::task::ContactMethod::parse(code)
+            .ok()
+            .map(|v| v.label(l)),
+        "contact_result" => fanzha_core::task::ContactResult::parse(code)
+            .ok()
+            .map(|v| v.label(l)),
         "sex" => match code {
             "male" => Some(tr(lang, "sex.male")),
             "female" => Some(tr(lang, "sex.female")),
@@ -233,6 +252,8 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
         "nav.intel_lookup",
         a.can(Action::LookupIntel) || a.can(Action::ViewIntel),
     );
+    add("/tasks", "nav.tasks", a.can(Action::ViewTasks));
+    add("/appeals", "nav.appeals", a.can(Action::ReviewAppeals));
     add("/users", "nav.users", a.can(Action::ManageUsers));
     add("/audit", "nav.audit", a.can(Action::ViewAudit));
     add("/account", "nav.account", true);

@@ -14,3 +14,5 @@ mod leads;
 mod matrix;
 #[path = "api/routes.rs"]
 mod routes;
+#[path = "api/tasks.rs"]
+mod tasks;

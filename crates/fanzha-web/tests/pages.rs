@@ -16,3 +16,5 @@ mod intel;
 mod leads;
 #[path = "pages/matrix.rs"]
 mod matrix;
+#[path = "pages/tasks.rs"]
+mod tasks;

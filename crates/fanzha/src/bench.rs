@@ -28,6 +28,24 @@ pub enum BenchCmd {
     /// The compiled intel index at scale: build time, bytes per indicator,
     /// per-kind lookup latency, domain-suffix ratio (see `bench_intel.rs`).
     Intel(crate::bench_intel::IntelArgs),
+    /// Leads turned into dissuasion tasks (owners resolved, deadlines set,
+    /// in-app notices and warning SMS queued) per second on SQLite.
+    Dispatch(DispatchArgs),
+}
+
+#[derive(Args)]
+pub struct DispatchArgs {
+    /// Leads to dispatch.
+    #[arg(long, default_value_t = 20_000)]
+    leads: usize,
+    /// Residents in the registry (half the leads are about them).
+    #[arg(long, default_value_t = 10_000)]
+    residents: usize,
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -54,6 +72,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Import(args) => import(args).await,
         BenchCmd::Intel(args) => crate::bench_intel::run(args),
+        BenchCmd::Dispatch(args) => dispatch(args).await,
     }
 }
 
@@ -476,6 +495,181 @@ async fn import(a: ImportArgs) -> Result<()> {
             figures.xlsx_bytes / 1024,
             figures.parse_secs,
             figures.peak_rss_bytes / (1024 * 1024)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct DispatchFigures {
+    bench: &'static str,
+    leads: usize,
+    tasks_created: usize,
+    /// Of them, for residents of a known grid (local owners).
+    local: i64,
+    /// Outside the registry: the transfer queue.
+    transfer_queue: i64,
+    secs: f64,
+    leads_per_sec: f64,
+    cpu_secs: f64,
+    leads_per_cpu_sec: f64,
+    load_avg: f64,
+    peak_rss_bytes: u64,
+    /// The board's query (first page of 100, most urgent first) over all
+    /// the open tasks, as the analyst: median and p99 over the runs, in ms.
+    board_query_p50_ms: f64,
+    board_query_p99_ms: f64,
+}
+
+/// Tasks routed to the transfer queue (no grid: they sit at the county root).
+async fn count_root(app: &App, analyst: &fanzha_app::Actor) -> Result<i64> {
+    let m = app
+        .task_metrics(analyst, &Default::default())
+        .await
+        .map_err(app_err)?;
+    Ok(m.by_node
+        .iter()
+        .filter(|g| g.label == "基准县")
+        .map(|g| g.figures.tasks as i64)
+        .sum())
+}
+
+async fn dispatch(a: DispatchArgs) -> Result<()> {
+    ensure!(
+        a.leads >= 1 && a.residents >= 1,
+        "--leads and --residents must be at least 1"
+    );
+    let dir = std::env::temp_dir().join(format!("fanzha-bench-dispatch-{}", std::process::id()));
+    let (app, grids) = fresh_app(&dir).await?;
+    let cli = app.cli_actor();
+    // Staff: a grid worker per grid, officers per township, the center.
+    let nodes = app.org_nodes(&cli).await.map_err(app_err)?;
+    let password = "bench-Password-2026";
+    for n in &nodes {
+        let role = match n.kind {
+            NodeKind::Grid => fanzha_core::roles::Role::GridWorker,
+            NodeKind::Township => fanzha_core::roles::Role::Officer,
+            NodeKind::County => fanzha_core::roles::Role::Analyst,
+            _ => continue,
+        };
+        let form = fanzha_app::users::UserForm {
+            username: format!("u{}", n.id.0),
+            display_name: String::new(),
+            role,
+            node_id: Some(n.id),
+            password: Some(password.into()),
+            disabled: false,
+        };
+        app.create_user(&cli, &form).await.map_err(app_err)?;
+    }
+    let analyst_name = nodes
+        .iter()
+        .find(|n| n.kind == NodeKind::County)
+        .map(|n| format!("u{}", n.id.0))
+        .context("no county")?;
+    let ok = app
+        .login(&analyst_name, password, "127.0.0.1", "bench")
+        .await
+        .map_err(app_err)?;
+    let analyst = app.session_actor(&ok.token, "127.0.0.1").await.map_err(app_err)?;
+    // Residents with phones, then the pushed leads: half about them.
+    let w = workload(a.seed, a.residents, 0.0, &grids)?;
+    app.import_residents(&cli, Some("bench.xlsx"), &w.xlsx, None)
+        .await
+        .map_err(app_err)?;
+    let table = read_table(TableFormat::Xlsx, &w.xlsx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let phones: Vec<String> = table
+        .rows
+        .iter()
+        .filter_map(|r| {
+            r.cells
+                .get(2)
+                .map(|c| c.text().split(';').next().unwrap_or("").to_string())
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    ensure!(!phones.is_empty(), "no resident phones");
+    let mut rng = Rng(a.seed ^ 0x5eed);
+    let grades = [
+        "critical", "high", "high", "medium", "medium", "medium", "low", "low", "low", "low",
+    ];
+    let mut used = HashSet::new();
+    let mut leads = Vec::with_capacity(a.leads);
+    for i in 0..a.leads {
+        let phone = if i % 2 == 0 && used.len() < phones.len() {
+            let p = phones[(i / 2) % phones.len()].clone();
+            used.insert(p.clone());
+            p
+        } else {
+            format!("170{:08}", i)
+        };
+        leads.push(serde_json::json!({
+            "id": format!("B-{i}"), "phone": phone, "grade": grades[rng.below(grades.len())],
+            "fraud_type": rng.pick(&["刷单返利", "虚假网络投资理财", "冒充公检法及政府机关", "其他"]),
+        }));
+    }
+    let body = serde_json::to_vec(&leads)?;
+    let rep = app
+        .import_leads(&analyst, Some("push.json"), &body)
+        .await
+        .map_err(app_err)?;
+    ensure!(
+        rep.rejected.is_empty(),
+        "{} pushed leads rejected",
+        rep.rejected.len()
+    );
+    let pushed = rep.inserted;
+    let (t, c) = (Instant::now(), cpu_secs());
+    let (created, _) = app.dispatch_pending().await.map_err(app_err)?;
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = match (c, cpu_secs()) {
+        (Some(b), Some(e)) => e - b,
+        _ => 0.0,
+    };
+    ensure!(created == pushed, "{created} tasks for {pushed} leads");
+    let count = |q: fanzha_app::tasks::work::TaskQuery| {
+        let app = app.clone();
+        let analyst = analyst.clone();
+        async move { app.list_tasks(&analyst, &q).await.map(|p| p.total) }
+    };
+    let all = count(Default::default()).await.map_err(app_err)?;
+    ensure!(all == created as i64, "{all} tasks listed, {created} created");
+    let transfer_queue = count_root(&app, &analyst).await?;
+    let local = all - transfer_queue;
+    let mut board = Vec::with_capacity(200);
+    for i in 0..200 {
+        let q = fanzha_app::tasks::work::TaskQuery {
+            per_page: Some(100),
+            grade: (i % 2 == 1).then_some(fanzha_core::Grade::High),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        app.list_tasks(&analyst, &q).await.map_err(app_err)?;
+        board.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    board.sort_by(f64::total_cmp);
+    let _ = std::fs::remove_dir_all(&dir);
+    let figures = DispatchFigures {
+        board_query_p50_ms: board[board.len() / 2],
+        board_query_p99_ms: board[board.len() * 99 / 100],
+        bench: "dispatch",
+        leads: pushed,
+        tasks_created: created,
+        local,
+        transfer_queue,
+        secs,
+        leads_per_sec: created as f64 / secs.max(1e-9),
+        cpu_secs: cpu,
+        leads_per_cpu_sec: if cpu > 0.0 { created as f64 / cpu } else { 0.0 },
+        load_avg: load_avg().unwrap_or(0.0),
+        peak_rss_bytes: peak_rss().unwrap_or(0),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        println!(
+            "dispatch: {} leads into tasks in {:.3} s = {:.0} leads/s ({:.3} CPU s, load {:.1})",
+            figures.tasks_created, figures.secs, figures.leads_per_sec, figures.cpu_secs, figures.load_avg
         );
     }
     Ok(())

@@ -46,6 +46,11 @@ pub struct FileConfig {
     /// Org node that leads of subscribers who are not residents go to
     /// (default: the county root).
     pub unknown_lead_node: Option<i64>,
+    /// Notification gateways (`[notify]`: mode, `[notify.sms]`,
+    /// `[notify.voice]`, `sms_rate_limit`, `receipts`).
+    pub notify: Option<fanzha_app::notify::NotifyConfig>,
+    /// The dissuasion workflow (`[tasks]`: tick, send rounds, feedback, receipt token).
+    pub tasks: Option<fanzha_app::tasks::TasksConfig>,
 }
 
 /// The resolved configuration.
@@ -69,6 +74,8 @@ pub struct Config {
     pub event_batch_mb: Option<usize>,
     pub event_partitions: Option<u32>,
     pub unknown_lead_node: Option<i64>,
+    pub notify: fanzha_app::notify::NotifyConfig,
+    pub tasks: fanzha_app::tasks::TasksConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -155,6 +162,18 @@ impl Config {
             event_batch_mb: env_parse("FANZHA_EVENT_BATCH_MB")?.or(fc.event_batch_mb),
             event_partitions: env_parse("FANZHA_EVENT_PARTITIONS")?.or(fc.event_partitions),
             unknown_lead_node: env_parse("FANZHA_UNKNOWN_LEAD_NODE")?.or(fc.unknown_lead_node),
+            notify: {
+                let n = fc.notify.unwrap_or_default();
+                n.validate().map_err(|e| anyhow::anyhow!("[notify]: {e}"))?;
+                n
+            },
+            tasks: {
+                let mut t = fc.tasks.unwrap_or_default();
+                if let Some(tok) = env("FANZHA_RECEIPT_TOKEN") {
+                    t.receipt_token = Some(fanzha_app::notify::Secret(tok));
+                }
+                t
+            },
         })
     }
 

@@ -159,6 +159,8 @@ async fn open_app(cfg: &Config) -> Result<Arc<App>> {
     app_cfg.max_upload_bytes = cfg.max_upload_mb * 1024 * 1024;
     app_cfg.intel.snapshot_dir = Some(cfg.data_dir.clone());
     cfg.apply_detect(&mut app_cfg.detect);
+    app_cfg.notify = cfg.notify.clone();
+    app_cfg.tasks = cfg.tasks.clone();
     let app = App::new(store, app_cfg, Arc::new(SystemClock)).context("starting the application")?;
     let n = app.migrate().await.context("migrating the database")?;
     if n > 0 {
@@ -257,9 +259,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
             app.start_intel().await.map_err(app_err)?;
             app.start_pipeline().await.map_err(app_err)?;
+            app.start_tasks();
             println!("Fanzha 已启动 / listening on http://{addr}/");
             tracing::info!(%addr, backend = app.backend(), demo, "serving");
             fanzha_web::serve(listener, router).await?;
+            app.stop_tasks().await;
             app.stop_pipeline().await;
             app.stop_intel().await;
         }

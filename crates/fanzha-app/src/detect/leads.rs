@@ -500,6 +500,9 @@ impl App {
                 }
             }
         }
+        if report.inserted > 0 {
+            self.wake_tasks();
+        }
         report.rejected.sort_by_key(|e| e.row);
         tracing::info!(
             user_id = actor.user.id.0,
@@ -551,6 +554,7 @@ impl App {
         };
         let audit = self.audit_system("public", "lead.report", "", "", "");
         self.store.import_leads(vec![lead], &audit).await?;
+        self.wake_tasks();
         Ok(VictimReportReceipt { receipt, lead: true })
     }
 }

@@ -679,6 +679,14 @@ impl Worker {
             }
         }
         st.persons_tracked = self.det.persons_tracked() as u64;
+        drop(st);
+        // New or regraded leads: dispatch them now rather than at the next tick.
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, LeadWriteOutcome::Raised(_) | LeadWriteOutcome::Updated(_)))
+        {
+            app.wake_tasks();
+        }
     }
 
     /// Everything published is processed when nothing waits in the bus.

@@ -14,6 +14,7 @@ mod leads;
 pub(crate) mod openapi;
 mod org;
 mod residents;
+pub(crate) mod tasks;
 
 use crate::auth::Ctx;
 use crate::error::ApiError;
@@ -110,6 +111,7 @@ fn endpoints() -> Endpoints {
     let e = events::add(e);
     let e = leads::add(e);
     let e = intel::add(e);
+    let e = tasks::add(e);
     admin::add(e)
 }
 

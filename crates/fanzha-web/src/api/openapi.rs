@@ -535,6 +535,140 @@ fn schemas() -> Value {
                 "items": { "type": "array", "prefixItems": [s(), id()] } }
         })));
     intel_schemas(&mut m);
+    // ---- dissuasion tasks, receipts, appeals
+    let task_states = codes(&[
+        "pending",
+        "accepted",
+        "contacting",
+        "done",
+        "escalated",
+        "transferred",
+    ]);
+    let outcomes = codes(&[
+        "dissuaded",
+        "defrauded",
+        "false_alarm",
+        "unreachable",
+        "refused",
+        "out_of_jurisdiction",
+    ]);
+    let task_row = object(
+        &[
+            "id",
+            "lead_id",
+            "node_id",
+            "grade",
+            "method",
+            "state",
+            "contact_due",
+        ],
+        json!({
+            "id": id(), "lead_id": id(), "resident_id": nullable("integer"), "node_id": id(), "node_name": s(),
+            "route": codes(&["local", "transfer_queue"]), "grade": grade(), "fraud_type": nullable("string"),
+            "method": codes(&["auto_sms", "robocall", "center_call", "visit"]), "state": task_states.clone(),
+            "policy_version": id(), "contact_due": ts(), "visit_due": nullable("integer"),
+            "escalation_step": { "type": "integer" }, "created_at": ts(), "accepted_at": nullable("integer"),
+            "first_contact_at": nullable("integer"), "visited_at": nullable("integer"), "closed_at": nullable("integer"),
+            "outcome": { "type": ["string", "null"] }, "loss_fen": nullable("integer"),
+            "alert": { "type": ["string", "null"], "description": "send_retrying, send_failed, rate_limited, no_phone, no_owner" },
+            "version": id()
+        }),
+    );
+    m.insert("TaskSummary".into(), json!({ "allOf": [task_row.clone(), object(&["overdue"], json!({
+            "overdue": { "type": "boolean" }, "subscriber_masked": s(), "name_masked": nullable("string"), "source": s()
+        }))] }));
+    m.insert("TaskPage".into(), page_of("TaskSummary"));
+    m.insert("TaskDetail".into(), object(&["task", "person", "assignees", "attempts", "transitions"], json!({
+            "task": task_row, "plan": { "type": ["object", "null"] }, "source": s(), "upstream_id": nullable("string"),
+            "subscriber_masked": s(),
+            "person": object(&["phone_masked"], json!({
+                "name": nullable("string"), "phone_masked": s(), "address": nullable("string"), "grid_name": nullable("string"),
+                "age": nullable("integer"), "tags": { "type": "array", "items": s() },
+                "contacts": { "type": "array", "items": object(&["relation", "name"], json!({ "relation": s(), "name": s(), "phone_masked": nullable("string") })) }
+            })),
+            "evidence": { "type": "array", "items": { "type": "object" } }, "score": { "type": ["number", "null"] },
+            "script": { "type": ["object", "null"], "description": "The recommended dissuasion script (劝阻话术): title, say, ask, red_flags." },
+            "assignees": { "type": "array", "items": { "type": "object" } },
+            "attempts": { "type": "array", "items": { "type": "object" } },
+            "transitions": { "type": "array", "items": { "type": "object" } },
+            "notifications": { "type": "array", "items": { "type": "object" } },
+            "case_id": nullable("integer"), "overdue": { "type": "boolean" }, "can_work": { "type": "boolean" },
+            "can_escalate": { "type": "boolean" }, "assigned_to_me": { "type": "boolean" }
+        })));
+    m.insert("TaskActionResult".into(), object(&["task_id", "state", "changed"], json!({
+            "task_id": id(), "state": task_states, "changed": { "type": "boolean", "description": "False for a repeat (double submit)." },
+            "case_id": nullable("integer")
+        })));
+    m.insert("AttemptForm".into(), object(&["method", "result"], json!({
+            "method": codes(&["call", "sms", "visit", "robocall"]),
+            "result": codes(&["reached", "delivered", "no_answer", "busy", "powered_off", "wrong_number", "hung_up", "not_home", "failed"]),
+            "note": nullable("string"), "at": nullable("integer"), "client_key": nullable("string")
+        })));
+    m.insert("OutcomeForm".into(), object(&["outcome"], json!({
+            "outcome": outcomes, "loss_fen": nullable("integer"), "loss_yuan": nullable("string"), "note": nullable("string")
+        })));
+    m.insert("EscalateBody".into(), object(&[], json!({ "reason": s() })));
+    m.insert("RevealedPhones".into(), object(&["contacts"], json!({
+            "person": nullable("string"),
+            "contacts": { "type": "array", "items": { "type": "array", "prefixItems": [s(), s(), s()], "description": "[relation, name, phone]" } }
+        })));
+    m.insert("ReceiptReport".into(), object(&["received", "recorded", "unknown", "pending", "errors"], json!({
+            "received": { "type": "integer" }, "recorded": { "type": "integer" }, "unknown": { "type": "integer" },
+            "pending": { "type": "integer" }, "errors": { "type": "array", "items": { "type": "array" } }
+        })));
+    let figures = json!({ "type": "object", "description": "tasks, open, closed, outcomes, loss_fen, median_contact_min, median_close_min, deadline_decided, deadline_met, compliance_pct, success_pct, escalated" });
+    let group = object(
+        &["key", "label", "figures"],
+        json!({ "key": s(), "label": s(), "figures": figures.clone() }),
+    );
+    m.insert("TaskMetrics".into(), object(&["total", "by_grade", "by_fraud_type", "by_node"], json!({
+            "total": figures, "by_grade": { "type": "array", "items": group.clone() },
+            "by_fraud_type": { "type": "array", "items": group.clone() }, "by_node": { "type": "array", "items": group },
+            "appeals": { "type": "object" }, "at": ts()
+        })));
+    m.insert("AppealForm".into(), object(&["value", "reason"], json!({
+            "kind": { "type": ["string", "null"], "description": "phone, url, domain, ip, app, bank_account, payment_account or social_account; detected when absent" },
+            "value": s(), "contact": nullable("string"), "reason": s()
+        })));
+    m.insert(
+        "AppealReceipt".into(),
+        object(&["reference", "kind"], json!({ "reference": s(), "kind": s() })),
+    );
+    let appeal_status = codes(&["pending", "revoked", "kept"]);
+    m.insert("AppealStatus".into(), object(&["reference", "status"], json!({
+            "reference": s(), "status": appeal_status.clone(), "decision_reason": s(), "decided_at": nullable("integer")
+        })));
+    m.insert("Appeal".into(), object(&["id", "reference", "kind", "value", "status"], json!({
+            "id": id(), "reference": s(), "kind": s(), "value": s(), "reason": s(), "status": appeal_status.clone(),
+            "contact_masked": nullable("string"), "indicator_ids": { "type": "array", "items": id() },
+            "decision_reason": s(), "decided_by": nullable("integer"), "decided_at": nullable("integer"),
+            "appellant_notified": { "type": "boolean" }, "created_at": ts(),
+            "indicators": { "type": "integer" }, "live_indicators": { "type": "integer" }
+        })));
+    m.insert("AppealPage".into(), page_of("Appeal"));
+    let policy_version = object(
+        &["version", "name", "toml", "active"],
+        json!({
+            "version": id(), "name": s(), "toml": { "type": "string", "description": "The dispatch policy document (TOML)." },
+            "author": s(), "author_id": id(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
+        }),
+    );
+    m.insert("DispatchPolicyVersion".into(), policy_version.clone());
+    m.insert("DispatchPolicyView".into(), object(&["active", "versions"], json!({
+            "active": policy_version,
+            "versions": { "type": "array", "items": object(&["version", "name", "active"], json!({
+                "version": id(), "name": s(), "author": s(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
+            })) }
+        })));
+    m.insert(
+        "AppealDecision".into(),
+        object(
+            &["decision", "reason"],
+            json!({
+                "decision": codes(&["revoked", "kept"]), "reason": s()
+            }),
+        ),
+    );
     Value::Object(m)
 }
 

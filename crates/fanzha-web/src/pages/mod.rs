@@ -11,6 +11,7 @@ mod public;
 mod residents;
 mod rules;
 mod session;
+mod tasks;
 mod users;
 
 use crate::state::AppState;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(intel::routes())
         .merge(public::routes())
+        .merge(tasks::routes())
         .route("/static/app.css", get(css))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

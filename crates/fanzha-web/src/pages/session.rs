@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The double-submit token for forms shown before login: reuse the cookie
 /// if the browser has one, else mint a new one.
-fn pre_token(jar: &CookieJar) -> Result<String, AppError> {
+pub(super) fn pre_token(jar: &CookieJar) -> Result<String, AppError> {
     if let Some(c) = jar.get(PRE_COOKIE)
         && c.value().len() == 64
     {

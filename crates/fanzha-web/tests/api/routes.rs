@@ -79,6 +79,25 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/public/check"),
     ("post", "/public/reports"),
     ("get", "/public/reports/status"),
+    // detection
+    // dissuasion
+    ("get", "/tasks"),
+    ("get", "/tasks/metrics"),
+    ("get", "/tasks/feedback-export"),
+    ("get", "/tasks/{id}"),
+    ("post", "/tasks/{id}/accept"),
+    ("post", "/tasks/{id}/attempts"),
+    ("post", "/tasks/{id}/outcome"),
+    ("post", "/tasks/{id}/escalate"),
+    ("post", "/tasks/{id}/reveal"),
+    ("get", "/dispatch/policy"),
+    ("put", "/dispatch/policy"),
+    ("post", "/notify/receipts"),
+    ("post", "/appeals"),
+    ("get", "/appeals/status"),
+    ("get", "/appeals"),
+    ("get", "/appeals/{id}"),
+    ("post", "/appeals/{id}/decision"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
