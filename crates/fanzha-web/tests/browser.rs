@@ -176,6 +176,15 @@ async fn grid_worker_sees_only_own_grid_and_switches_language() {
         .click()
         .await
         .unwrap();
+    // Wait until the sign-in has landed on the next page, so that the next
+    // navigation does not race the form's redirect.
+    for _ in 0..100 {
+        if c.current_url().await.is_ok_and(|u| u.path() != "/login") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(c.current_url().await.unwrap().path(), "/login", "signed in");
     let home = c.source().await.unwrap();
     assert!(home.contains("演示数据"), "demo banner shown");
 
@@ -380,6 +389,15 @@ async fn grid_worker_works_a_lead_on_a_phone() {
         .click()
         .await
         .unwrap();
+    // Wait until the sign-in has landed on the next page, so that the next
+    // navigation does not race the form's redirect.
+    for _ in 0..100 {
+        if c.current_url().await.is_ok_and(|u| u.path() != "/login") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(c.current_url().await.unwrap().path(), "/login", "signed in");
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id("home-leads"))

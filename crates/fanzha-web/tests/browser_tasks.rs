@@ -170,10 +170,29 @@ async fn grid_worker_records_dissuaded_on_a_phone() {
         .click()
         .await
         .unwrap();
+    // Wait until the sign-in has landed on the next page, so that the next
+    // navigation does not race the form's redirect.
+    for _ in 0..100 {
+        if c.current_url().await.is_ok_and(|u| u.path() != "/login") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(c.current_url().await.unwrap().path(), "/login", "signed in");
 
     // My tasks: one card; open it.
     c.goto(&format!("{base}/tasks")).await.unwrap();
-    let card = c.find(Locator::Css("#my-tasks a.task-card")).await.unwrap();
+    let card = match c.find(Locator::Css("#my-tasks a.task-card")).await {
+        Ok(card) => card,
+        Err(e) => {
+            let src = c.source().await.unwrap_or_default();
+            let main = src.split("<main").nth(1).unwrap_or(&src);
+            panic!(
+                "no task card on /tasks ({e}); the page's main part:\n{}",
+                &main[..main.len().min(3000)]
+            );
+        }
+    };
     card.click().await.unwrap();
     let page = c.source().await.unwrap();
     assert!(page.contains("id=\"script\""), "the script is on the task page");
