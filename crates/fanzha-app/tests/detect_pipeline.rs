@@ -338,6 +338,54 @@ async fn duplicates_allowlisted_numbers_and_unknown_subscribers() {
     assert_eq!(leads(&w, &w.analyst).await.len(), 1);
 }
 
+/// A flagged value's indicator, as the intel list shows it.
+async fn indicator(w: &World, value: &str) -> fanzha_store::Indicator {
+    let q = fanzha_app::intel::service::IndicatorQuery {
+        q: Some(value.to_string()),
+        ..Default::default()
+    };
+    let page = w.app.list_indicators(&w.analyst, &q).await.unwrap();
+    let mut hits: Vec<_> = page.items.into_iter().filter(|i| i.value == value).collect();
+    assert_eq!(hits.len(), 1, "one indicator for the value");
+    hits.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_hits_count_sightings_and_move_last_seen() {
+    let w = world().await;
+    let before = indicator(&w, FLAGGED[0]).await;
+    assert_eq!(before.sightings, 0);
+    // An hour later, traffic with two of the flagged numbers.
+    w.clock.advance_secs(3600);
+    let later = Timestamp(NOW + 3_600_000);
+    ingest(
+        &w,
+        &[
+            // A long call raises two signals on one indicator: one sighting.
+            call(FLAGGED[0], STRANGER, NOW + 50 * MIN, 900),
+            call(FLAGGED[0], ELDER, NOW + 51 * MIN, 30),
+            sms(FLAGGED[1], STUDENT, NOW + 52 * MIN, "明天见"),
+            // Not flagged: no sighting anywhere.
+            call("+8613700000077", STUDENT, NOW + 53 * MIN, 60),
+        ],
+    )
+    .await;
+    w.app.flush_sightings().await.unwrap();
+    let a = indicator(&w, FLAGGED[0]).await;
+    assert_eq!(a.sightings, 2, "one sighting per event");
+    assert_eq!(a.last_seen, later);
+    assert!(a.last_seen > before.last_seen);
+    assert_eq!(a.version, before.version, "a sighting is not a change");
+    let b = indicator(&w, FLAGGED[1]).await;
+    assert_eq!(b.sightings, 1);
+    assert_eq!(b.last_seen, later);
+    let c = indicator(&w, FLAGGED[2]).await;
+    assert_eq!(c.sightings, 0);
+    assert_eq!(c.last_seen, before.last_seen);
+    // Nothing is left buffered.
+    assert_eq!(w.app.flush_sightings().await.unwrap(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_hot_reload_mid_stream_and_versions_on_leads() {
     let w = world().await;

@@ -19,6 +19,10 @@ const STATEMENT_CACHE: usize = 256;
 /// pages to the WAL mid-transaction.
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 const READER_CACHE_KIB: u32 = 16 * 1024;
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL size (4 KiB pages) past which the checkpointer restarts the log.
+const WAL_RESTART_PAGES: i64 = 65_536;
 
 impl rusqlite::ToSql for P<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -121,6 +125,28 @@ impl Db for SqliteDb<'_> {
     }
 }
 
+/// Copies the WAL back into the database file now and then, on its own
+/// connection, so that no commit waits for a checkpoint (a commit that
+/// crosses SQLite's automatic threshold would otherwise copy megabytes and
+/// sync the file before it returns). Passive checkpoints never block the
+/// writer or readers; when the WAL has grown past [`WAL_RESTART_PAGES`]
+/// anyway (readers kept old frames alive), a restarting checkpoint lets the
+/// writer reuse the file from its start. Ends when the backend is dropped.
+fn checkpointer(conn: Connection, inner: std::sync::Weak<Inner>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if inner.upgrade().is_none() {
+            return;
+        }
+        let wal_pages = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+            .unwrap_or(0);
+        if wal_pages > WAL_RESTART_PAGES {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+        }
+    }
+}
+
 fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))
@@ -195,6 +221,13 @@ impl SqliteBackend {
         tokio::task::spawn_blocking(move || {
             let writer = Connection::open(&path).map_err(map_err)?;
             configure(&writer, WRITER_CACHE_KIB)?;
+            // Commits never checkpoint: the checkpointer thread does, off
+            // the commit path (see `checkpointer`).
+            writer
+                .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                .map_err(map_err)?;
+            let checkpoints = Connection::open(&path).map_err(map_err)?;
+            configure(&checkpoints, READER_CACHE_KIB)?;
             let mut readers = Vec::with_capacity(READERS);
             for _ in 0..READERS {
                 let c = Connection::open_with_flags(
@@ -208,16 +241,20 @@ impl SqliteBackend {
                 c.execute_batch("PRAGMA query_only = ON;").map_err(map_err)?;
                 readers.push(c);
             }
-            Ok(SqliteBackend {
-                inner: Arc::new(Inner {
-                    writer: Mutex::new(writer),
-                    readers: ReaderPool {
-                        conns: Mutex::new(readers),
-                        ready: Condvar::new(),
-                    },
-                    path,
-                }),
-            })
+            let inner = Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers: ReaderPool {
+                    conns: Mutex::new(readers),
+                    ready: Condvar::new(),
+                },
+                path,
+            });
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpointer(checkpoints, weak))
+                .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
+            Ok(SqliteBackend { inner })
         })
         .await
         .map_err(join_err)?

@@ -31,6 +31,13 @@ pub enum BenchCmd {
     /// Leads turned into dissuasion tasks (owners resolved, deadlines set,
     /// in-app notices and warning SMS queued) per second on SQLite.
     Dispatch(DispatchArgs),
+    /// Detection in-process: 1 million indicators, a mixed event stream,
+    /// events/s per core, latency, memory per tracked person (see `bench_engine.rs`).
+    Engine(crate::bench_engine::EngineArgs),
+    /// End to end: the real app on SQLite and HTTP, NDJSON batches posted
+    /// to /api/v1/events until the leads are stored, then event-to-lead
+    /// latency at a steady rate (see `bench_pipeline.rs`).
+    Pipeline(crate::bench_pipeline::PipelineArgs),
 }
 
 #[derive(Args)]
@@ -73,27 +80,29 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Import(args) => import(args).await,
         BenchCmd::Intel(args) => crate::bench_intel::run(args),
         BenchCmd::Dispatch(args) => dispatch(args).await,
+        BenchCmd::Engine(args) => crate::bench_engine::run(args),
+        BenchCmd::Pipeline(args) => crate::bench_pipeline::run(args).await,
     }
 }
 
 /// A small deterministic generator (SplitMix64), enough for synthetic rows.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
-    fn pick<'a>(&mut self, s: &[&'a str]) -> &'a str {
+    pub(crate) fn pick<'a>(&mut self, s: &[&'a str]) -> &'a str {
         s[self.below(s.len())]
     }
-    fn chance(&mut self, pct: usize) -> bool {
+    pub(crate) fn chance(&mut self, pct: usize) -> bool {
         self.below(100) < pct
     }
 }
@@ -133,9 +142,9 @@ const BAD_KINDS: [Bad; 5] = [
     Bad::DuplicateInFile,
 ];
 
-struct Person {
-    name: String,
-    id: String,
+pub(crate) struct Person {
+    pub(crate) name: String,
+    pub(crate) id: String,
 }
 
 fn mobile(rng: &mut Rng) -> String {
@@ -148,7 +157,7 @@ fn mobile(rng: &mut Rng) -> String {
 }
 
 /// Distinct synthetic people with valid ID numbers.
-fn people(rng: &mut Rng, n: usize) -> Vec<Person> {
+pub(crate) fn people(rng: &mut Rng, n: usize) -> Vec<Person> {
     let mut seen = HashSet::with_capacity(n);
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
@@ -270,7 +279,7 @@ fn workload(seed: u64, rows: usize, bad_pct: f64, grids: &[(NodeId, String)]) ->
 }
 
 /// The peak resident set size of this process (VmHWM), in bytes.
-fn peak_rss() -> Option<u64> {
+pub(crate) fn peak_rss() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -279,7 +288,7 @@ fn peak_rss() -> Option<u64> {
 
 /// CPU time used so far by the whole process (all threads, user and
 /// system), from /proc/self/stat in clock ticks of 1/100 s (USER_HZ).
-fn cpu_secs() -> Option<f64> {
+pub(crate) fn cpu_secs() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = s.get(s.rfind(')')? + 2..)?;
@@ -290,7 +299,7 @@ fn cpu_secs() -> Option<f64> {
 }
 
 /// The one-minute load average, to tell a busy machine's figures apart.
-fn load_avg() -> Option<f64> {
+pub(crate) fn load_avg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()
@@ -301,6 +310,14 @@ fn load_avg() -> Option<f64> {
 
 /// A fresh store in a temporary directory with a small org tree.
 async fn fresh_app(dir: &PathBuf) -> Result<(Arc<App>, Vec<(NodeId, String)>)> {
+    fresh_app_with(dir, |_| {}).await
+}
+
+/// [`fresh_app`] with the configuration adjusted by `tweak`.
+pub(crate) async fn fresh_app_with(
+    dir: &PathBuf,
+    tweak: impl FnOnce(&mut AppConfig),
+) -> Result<(Arc<App>, Vec<(NodeId, String)>)> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = fanzha_app::open_store(&StoreConfig::Sqlite {
@@ -309,6 +326,7 @@ async fn fresh_app(dir: &PathBuf) -> Result<(Arc<App>, Vec<(NodeId, String)>)> {
     .await?;
     let mut cfg = AppConfig::new(MasterKey::generate()?);
     cfg.max_upload_bytes = 1 << 30;
+    tweak(&mut cfg);
     let app = App::new(store, cfg, Arc::new(SystemClock)).map_err(app_err)?;
     app.migrate().await.map_err(app_err)?;
     let cli = app.cli_actor();
@@ -342,7 +360,7 @@ async fn fresh_app(dir: &PathBuf) -> Result<(Arc<App>, Vec<(NodeId, String)>)> {
     Ok((app, grids))
 }
 
-fn app_err(e: fanzha_app::AppError) -> anyhow::Error {
+pub(crate) fn app_err(e: fanzha_app::AppError) -> anyhow::Error {
     anyhow::anyhow!("{}", e.msg().render(Lang::En))
 }
 

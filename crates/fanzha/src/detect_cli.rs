@@ -5,7 +5,10 @@ use clap::Args;
 use fanzha_app::App;
 use fanzha_app::detect::ingest::{EventFileFormat, IngestProgress};
 use fanzha_core::i18n::Lang;
-use fanzha_engine::text::{Model, TableFormat, TrainParams, evaluate_table, train_from_table};
+use fanzha_engine::text::{
+    LabelledData, Model, TableFormat, TrainParams, evaluate, read_labelled, stratified_split,
+    train as train_model,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -196,8 +199,37 @@ pub struct TrainArgs {
     pub epochs: Option<u32>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Hold out this fraction of every label (a seeded, stratified split)
+    /// and train on the rest; `eval` with the same `--holdout` and
+    /// `--split-seed` scores exactly the held-out rows.
+    #[arg(long)]
+    pub holdout: Option<f64>,
+    /// Seed of the `--holdout` split.
+    #[arg(long, default_value_t = 42)]
+    pub split_seed: u64,
     #[arg(long)]
     pub json: bool,
+}
+
+/// Reads labelled rows and, with `--holdout`, keeps one side of the seeded
+/// stratified split: the training side or the held-out side.
+fn labelled(
+    path: &Path,
+    format: &TableFormat,
+    holdout: Option<f64>,
+    seed: u64,
+    held_out: bool,
+) -> Result<LabelledData> {
+    let mut data =
+        read_labelled(open(path)?, format).with_context(|| format!("reading {}", path.display()))?;
+    if let Some(h) = holdout {
+        if !(h > 0.0 && h < 1.0) {
+            bail!("--holdout must lie between 0 and 1, not {h}");
+        }
+        let (tr, te) = stratified_split(&data.samples, h, seed);
+        data.samples = if held_out { te } else { tr };
+    }
+    Ok(data)
 }
 
 fn table_format(format: &str, text: Option<&str>, label: Option<&str>) -> Result<TableFormat> {
@@ -235,6 +267,12 @@ fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
     Ok(BufReader::with_capacity(1 << 20, f))
 }
 
+struct Trained {
+    model: Model,
+    rows: usize,
+    rejected: Vec<fanzha_engine::text::RejectedRow>,
+}
+
 /// `fanzha train`: trains the text model on labelled data.
 pub fn train(mut args: TrainArgs, shared: &Path) -> Result<()> {
     args.data = data_path(&args.data, shared);
@@ -253,9 +291,15 @@ pub fn train(mut args: TrainArgs, shared: &Path) -> Result<()> {
     if let Some(s) = args.seed {
         params.seed = s;
     }
+    let data = labelled(&args.data, &format, args.holdout, args.split_seed, false)?;
     let started = Instant::now();
-    let t = train_from_table(open(&args.data)?, &format, &params).context("training")?;
+    let model = train_model(&data.samples, &params).context("training")?;
     let secs = started.elapsed().as_secs_f64();
+    let t = Trained {
+        model,
+        rows: data.samples.len(),
+        rejected: data.rejected,
+    };
     let tmp = args.out.with_extension("tmp");
     {
         let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
@@ -270,6 +314,7 @@ pub fn train(mut args: TrainArgs, shared: &Path) -> Result<()> {
             "{}",
             serde_json::json!({
                 "rows": t.rows, "rejected": t.rejected.len(), "labels": t.model.labels(),
+                "holdout": args.holdout, "split_seed": args.holdout.map(|_| args.split_seed),
                 "bucket_bits": params.bucket_bits, "epochs": params.epochs, "seconds": secs, "model_bytes": bytes,
             })
         );
@@ -304,7 +349,13 @@ pub struct EvalArgs {
     pub text_column: Option<String>,
     #[arg(long)]
     pub label_column: Option<String>,
-    /// Print one JSON object (macro_f1, accuracy, per_class, n, msgs_per_sec…).
+    /// Score only the rows `train --holdout` held out (same fraction and seed).
+    #[arg(long)]
+    pub holdout: Option<f64>,
+    /// Seed of the `--holdout` split.
+    #[arg(long, default_value_t = 42)]
+    pub split_seed: u64,
+    /// Print one JSON object (macro_f1, accuracy, per_class, confusion, n, msgs_per_sec…).
     #[arg(long)]
     pub json: bool,
 }
@@ -319,11 +370,18 @@ pub fn eval(mut args: EvalArgs, shared: &Path) -> Result<()> {
     )?;
     let model =
         Model::load(open(&args.model)?).with_context(|| format!("loading {}", args.model.display()))?;
-    let (rep, rejected) = evaluate_table(&model, open(&args.data)?, &format).context("reading the data")?;
+    let data = labelled(&args.data, &format, args.holdout, args.split_seed, true)?;
+    let rep = evaluate(&model, &data.samples);
+    let rejected = data.rejected;
     if args.json {
         let mut v = serde_json::to_value(&rep)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("rejected".into(), serde_json::json!(rejected.len()));
+            o.insert("holdout".into(), serde_json::json!(args.holdout));
+            o.insert(
+                "split_seed".into(),
+                serde_json::json!(args.holdout.map(|_| args.split_seed)),
+            );
         }
         println!("{v}");
         return Ok(());
@@ -345,6 +403,11 @@ pub fn eval(mut args: EvalArgs, shared: &Path) -> Result<()> {
             "{:<28} {:>9.4} {:>9.4} {:>9.4} {:>8}",
             c.label, c.precision, c.recall, c.f1, c.support
         );
+    }
+    println!("confusion (rows: true label, columns: predicted, in the order above):");
+    for (label, row) in rep.labels.iter().zip(&rep.confusion) {
+        let cells: Vec<String> = row.iter().map(|n| format!("{n:>7}")).collect();
+        println!("{label:<28} {}", cells.join(" "));
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `fanzha`: the anti-fraud platform's one binary.
 
 mod bench;
+mod bench_engine;
 mod bench_intel;
+mod bench_pipeline;
 mod config;
 mod detect_cli;
 mod intel_cli;

@@ -567,8 +567,13 @@ impl Worker {
             let key = d.message.person_key;
             self.det
                 .process_into(&ctx, ev, d.offset, dir.attrs(key), &mut self.out);
+            // One sighting per indicator per event (a long call with a
+            // flagged number raises two signals on the same indicator).
+            let seen_from = b.sightings.len();
             for (i, s) in self.out.signals.iter().enumerate() {
-                if let Some(id) = indicator_of(&s.evidence) {
+                if let Some(id) = indicator_of(&s.evidence)
+                    && !b.sightings[seen_from..].contains(&id)
+                {
                     b.sightings.push(id);
                 }
                 b.signals.push(NewSignal {
