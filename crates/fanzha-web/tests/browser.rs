@@ -215,7 +215,15 @@ async fn grid_worker_sees_only_own_grid_and_switches_language() {
         .click()
         .await
         .unwrap();
-    let en = c.source().await.unwrap();
+    // The switch reloads the page; give it time to land.
+    let mut en = String::new();
+    for _ in 0..100 {
+        en = c.source().await.unwrap();
+        if en.contains("DEMO DATA") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(en.contains("Residents"), "English navigation after switching");
     assert!(en.contains("DEMO DATA"), "English demo banner");
 

@@ -194,6 +194,8 @@ async fn grid_worker_records_dissuaded_on_a_phone() {
         }
     };
     card.click().await.unwrap();
+    // Every click below loads a page: wait for what it should show.
+    wait_for(&c, "script").await;
     let page = c.source().await.unwrap();
     assert!(page.contains("id=\"script\""), "the script is on the task page");
     // Tap 1: the number to call.
@@ -203,7 +205,7 @@ async fn grid_worker_records_dissuaded_on_a_phone() {
         .click()
         .await
         .unwrap();
-    let call = c.find(Locator::Id("call-person")).await.unwrap();
+    let call = wait_for(&c, "call-person").await;
     let href = call.attr("href").await.unwrap().unwrap_or_default();
     assert_eq!(href, format!("tel:{phone}"));
     // Tap 2: reached by phone, dissuaded.
@@ -213,7 +215,7 @@ async fn grid_worker_records_dissuaded_on_a_phone() {
         .click()
         .await
         .unwrap();
-    let done = c.find(Locator::Id("task-outcome")).await.unwrap();
+    let done = wait_for(&c, "task-outcome").await;
     assert!(done.text().await.unwrap().contains("劝阻成功"));
     let state = c
         .find(Locator::Id("task-state"))
@@ -236,4 +238,13 @@ async fn grid_worker_records_dissuaded_on_a_phone() {
     eprintln!("screenshot: {}", out.display());
     c.close().await.unwrap();
     let _ = chromedriver.kill().await;
+}
+
+/// The element with this id, once the page that holds it has loaded.
+async fn wait_for(c: &fantoccini::Client, id: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id} did not appear: {e}"))
 }
