@@ -148,6 +148,25 @@ impl ImportFormat {
         {
             return ImportFormat::Stix;
         }
+        // The 165 bank list opens with a date line (`,2023/11/16,,`) and
+        // has no header; the 165 site dump opens with `####### date ~ date`.
+        let dated = |t: &str| {
+            let d = t.trim_matches(',');
+            d.len() == 10
+                && d.bytes().enumerate().all(|(i, c)| {
+                    if i == 4 || i == 7 {
+                        c == b'/'
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                })
+        };
+        if first.starts_with(',') && dated(first) {
+            return ImportFormat::Tw165BankCsv;
+        }
+        if first.starts_with("#######") && first.contains('~') && head.contains('\t') {
+            return ImportFormat::Tw165Tsv;
+        }
         if name.ends_with(".csv") {
             return ImportFormat::Csv;
         }
@@ -157,7 +176,14 @@ impl ImportFormat {
         if name.contains("hosts") || first.starts_with("0.0.0.0 ") || first.starts_with("127.0.0.1 ") {
             return ImportFormat::Hosts;
         }
-        if head.contains("||") || first.starts_with('!') || first.starts_with("[Adblock") {
+        // `!` opens comments in lists too: only rules make a file adblock.
+        let rules = head
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with(['!', '#']))
+            .take(20)
+            .any(|l| l.starts_with("||") || l.starts_with("@@") || l.contains('^') || l.contains("##"));
+        if rules || first.starts_with("[Adblock") {
             return ImportFormat::Adblock;
         }
         ImportFormat::List
@@ -846,5 +872,29 @@ mod tests {
             ImportFormat::Hosts
         );
         assert_eq!(ImportFormat::detect(None, b"a.com\n"), ImportFormat::List);
+        // A list whose first line is an adblock-style comment is a list.
+        assert_eq!(
+            ImportFormat::detect(Some("phones.txt"), b"! source\n+00935973038\n+10220237021\n"),
+            ImportFormat::List
+        );
+        assert_eq!(
+            ImportFormat::detect(Some("x.txt"), b"! title\nexample.com^\n"),
+            ImportFormat::Adblock
+        );
+        assert_eq!(
+            ImportFormat::detect(Some("banks.csv"), b",2023/11/16,,\n0000111148821,x,BARCGHAC,\n"),
+            ImportFormat::Tw165BankCsv
+        );
+        assert_eq!(
+            ImportFormat::detect(
+                Some("raw.tsv"),
+                b"####### 2020/03/26 ~ 2025/01/11 #######\n# x\na\tb\n"
+            ),
+            ImportFormat::Tw165Tsv
+        );
+        assert_eq!(
+            ImportFormat::detect(Some("plain.csv"), b"kind,value\nphone,+8613800000000\n"),
+            ImportFormat::Csv
+        );
     }
 }
