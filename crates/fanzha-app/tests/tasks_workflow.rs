@@ -800,3 +800,84 @@ async fn delivery_receipts_record_the_warning_on_the_task() {
     let _ = TaskVisibility::all();
     let _ = w.store.tasks_due(Timestamp(NOW), 1).await.unwrap();
 }
+
+// ---- editable templates ------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_sms_template_is_the_next_warning_and_bad_ones_are_refused() {
+    use fanzha_app::tasks::templates::TemplateSave;
+    let w = world().await;
+    let before = w.app.task_templates_view(&w.analyst).await.unwrap();
+    let rebate = |v: &fanzha_app::tasks::templates::TemplatesView| {
+        v.entries
+            .iter()
+            .find(|e| e.key == "brushing_rebate")
+            .unwrap()
+            .clone()
+    };
+    assert!(rebate(&before).sms_segments >= 1);
+    assert!(!rebate(&before).edited_sms);
+    // Refused, nothing saved: an unknown placeholder, no hotline, too many
+    // segments (and a good robocall in the same save is not kept either).
+    for bad in [
+        "{signature}{phone}您好，请拨{hotline}。",
+        "{signature}您好，刷单是诈骗。",
+        &format!("{{signature}}{}{{hotline}}", "刷单是诈骗请勿转账".repeat(30)),
+    ] {
+        let r = w
+            .app
+            .save_task_templates(
+                &w.analyst,
+                &TemplateSave {
+                    key: "brushing_rebate".into(),
+                    sms: Some(bad.to_string()),
+                    robocall: Some("刷单返利都是诈骗，请拨打{hotline}。".into()),
+                    script: None,
+                },
+            )
+            .await;
+        assert!(matches!(r, Err(AppError::Invalid(_))), "{bad}: {r:?}");
+    }
+    let after = w.app.task_templates_view(&w.analyst).await.unwrap();
+    assert_eq!(rebate(&after).sms, rebate(&before).sms);
+    assert_eq!(rebate(&after).robocall, rebate(&before).robocall);
+    assert!(!rebate(&after).edited_robocall);
+    // A grid worker may not edit.
+    let grid = w.app.task_templates_view(&w.grid).await;
+    assert!(matches!(grid, Err(AppError::Forbidden(_))), "{grid:?}");
+
+    // A good one is saved and is the text of the next warning SMS.
+    let text = "{signature}{name}您好：刷单测试专用短信，垫付即被骗。咨询请拨{hotline}。";
+    let saved = w
+        .app
+        .save_task_templates(
+            &w.analyst,
+            &TemplateSave {
+                key: "刷单返利".into(),
+                sms: Some(text.into()),
+                robocall: None,
+                script: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.sms, text);
+    assert!(saved.edited_sms);
+    assert_eq!(saved.sms_segments, 1);
+    let (base, log, _fail) = gateway(false).await;
+    let n = HttpNotifier::new(Some(channel(&format!("{base}/sms"))), None).unwrap();
+    w.app.set_notifier(Arc::new(n));
+    push(
+        &w,
+        serde_json::json!([{"id": "UP-T", "phone": STUDENT, "grade": "low", "fraud_type": "刷单返利"}]),
+    )
+    .await;
+    w.app.tasks_tick().await.unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 1);
+    let body = String::from_utf8_lossy(&log[0].1);
+    assert!(
+        body.contains("刷单测试专用短信，垫付即被骗。咨询请拨96110"),
+        "{body}"
+    );
+}

@@ -9,6 +9,7 @@ mod pages;
 mod render;
 mod state;
 
+pub use auth::SESSION_COOKIE;
 pub use state::WebConfig;
 
 use axum::Router;

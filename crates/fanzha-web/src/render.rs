@@ -46,6 +46,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("lead.html", include_str!("../templates/lead.html")),
     ("lead_import.html", include_str!("../templates/lead_import.html")),
     ("rules.html", include_str!("../templates/rules.html")),
+    ("dispatch.html", include_str!("../templates/dispatch.html")),
     (
         "rules_version.html",
         include_str!("../templates/rules_version.html"),
@@ -246,6 +247,7 @@ fn nav(ctx: &Ctx) -> Vec<Nav> {
     add("/leads", "nav.leads", a.can(Action::ViewLeads));
     add("/rules", "nav.rules", a.can(Action::EditRules));
     add("/backtest", "nav.backtest", a.can(Action::EditRules));
+    add("/dispatch", "nav.dispatch", a.can(Action::EditDispatch));
     add("/intel", "nav.intel", a.can(Action::ViewIntel));
     add(
         "/intel/lookup",

@@ -50,6 +50,9 @@ pub struct DispatchArgs {
     residents: usize,
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Task board pages (`GET /tasks/board`, full HTML over HTTP) to time.
+    #[arg(long, default_value_t = 200)]
+    board_renders: usize,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -537,6 +540,91 @@ struct DispatchFigures {
     /// the open tasks, as the analyst: median and p99 over the runs, in ms.
     board_query_p50_ms: f64,
     board_query_p99_ms: f64,
+    /// Open tasks when the board was rendered.
+    open_tasks: i64,
+    /// `GET /tasks/board` through the real web router on 127.0.0.1, signed
+    /// in as the center's analyst (session cookie from POST
+    /// /api/v1/auth/login): the whole HTML page, request sent to last byte
+    /// read; every other request filters by grade. Median, p99 and max over
+    /// `board_renders` requests, in ms, and the page size.
+    board_renders: usize,
+    board_render_p50_ms: f64,
+    board_render_p99_ms: f64,
+    board_render_max_ms: f64,
+    board_page_bytes: usize,
+}
+
+/// The board page over HTTP: (sorted latencies in ms, bytes of the last page).
+async fn time_board_page(
+    app: &Arc<App>,
+    username: &str,
+    password: &str,
+    renders: usize,
+) -> Result<(Vec<f64>, usize)> {
+    let router = fanzha_web::router(app.clone(), fanzha_web::WebConfig::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { fanzha_web::serve(listener, router).await });
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder().build()?;
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(
+            &serde_json::json!({"username": username, "password": password}),
+        )?)
+        .send()
+        .await
+        .context("signing in")?;
+    ensure!(login.status().is_success(), "sign-in answered {}", login.status());
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{}=", fanzha_web::SESSION_COOKIE)))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .context("no session cookie after sign-in")?;
+    let get = |path: String| {
+        let client = client.clone();
+        let cookie = cookie.clone();
+        async move {
+            let r = client
+                .get(path)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .context("GET /tasks/board")?;
+            let status = r.status();
+            let body = r.bytes().await.context("reading the board")?;
+            ensure!(status.is_success(), "the board answered {status}");
+            anyhow::Ok(body)
+        }
+    };
+    // One page to warm the templates and the connection, and to check it
+    // is the board with tasks on it.
+    let first = get(format!("{base}/tasks/board")).await?;
+    let text = String::from_utf8_lossy(&first);
+    ensure!(text.contains("data-id=\""), "the board shows no task rows");
+    let mut times = Vec::with_capacity(renders);
+    let mut bytes = first.len();
+    for i in 0..renders {
+        let url = if i % 2 == 1 {
+            format!("{base}/tasks/board?grade=high")
+        } else {
+            format!("{base}/tasks/board")
+        };
+        let t = Instant::now();
+        let body = get(url).await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if i % 2 == 0 {
+            bytes = body.len();
+        }
+    }
+    server.abort();
+    times.sort_by(f64::total_cmp);
+    Ok((times, bytes))
 }
 
 /// Tasks routed to the transfer queue (no grid: they sit at the county root).
@@ -666,10 +754,25 @@ async fn dispatch(a: DispatchArgs) -> Result<()> {
         board.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     board.sort_by(f64::total_cmp);
+    let open_tasks = count(fanzha_app::tasks::work::TaskQuery {
+        open: Some(true),
+        ..Default::default()
+    })
+    .await
+    .map_err(app_err)?;
+    let (renders, board_page_bytes) =
+        time_board_page(&app, &analyst_name, password, a.board_renders.max(1)).await?;
+    let pct = |v: &[f64], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
     let _ = std::fs::remove_dir_all(&dir);
     let figures = DispatchFigures {
         board_query_p50_ms: board[board.len() / 2],
         board_query_p99_ms: board[board.len() * 99 / 100],
+        open_tasks,
+        board_renders: renders.len(),
+        board_render_p50_ms: pct(&renders, 50),
+        board_render_p99_ms: pct(&renders, 99),
+        board_render_max_ms: renders[renders.len() - 1],
+        board_page_bytes,
         bench: "dispatch",
         leads: pushed,
         tasks_created: created,
@@ -688,6 +791,15 @@ async fn dispatch(a: DispatchArgs) -> Result<()> {
         println!(
             "dispatch: {} leads into tasks in {:.3} s = {:.0} leads/s ({:.3} CPU s, load {:.1})",
             figures.tasks_created, figures.secs, figures.leads_per_sec, figures.cpu_secs, figures.load_avg
+        );
+        println!(
+            "board page over HTTP with {} open tasks: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} renders, {} bytes)",
+            figures.open_tasks,
+            figures.board_render_p50_ms,
+            figures.board_render_p99_ms,
+            figures.board_render_max_ms,
+            figures.board_renders,
+            figures.board_page_bytes
         );
     }
     Ok(())

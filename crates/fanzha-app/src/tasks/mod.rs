@@ -40,6 +40,7 @@ pub mod feedback;
 pub mod policy;
 pub mod send;
 pub mod stats;
+pub mod templates;
 pub mod work;
 
 use crate::notify::{Notifier, RateLimitConfig};

@@ -619,6 +619,42 @@ impl TemplateSet {
             .render(vars)
     }
 
+    /// The SMS template text for `key` (its own, else the generic one).
+    pub fn sms_of(&self, key: TemplateKey) -> &str {
+        self.sms
+            .get(&key)
+            .or_else(|| self.sms.get(&TemplateKey::Generic))
+            .map(|c| c.text.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The robocall script text for `key` (its own, else the generic one).
+    pub fn robocall_of(&self, key: TemplateKey) -> &str {
+        self.robocall
+            .get(&key)
+            .or_else(|| self.robocall.get(&TemplateKey::Generic))
+            .map(|c| c.text.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The dissuasion script for `key` (its own, else the generic one), unrendered.
+    pub fn script_of(&self, key: TemplateKey) -> Option<&ScriptTemplate> {
+        self.scripts
+            .get(&key)
+            .or_else(|| self.scripts.get(&TemplateKey::Generic))
+    }
+
+    /// The SMS for `key` filled with the sample values and the longest
+    /// salutation: its length and segments as an editor should see them.
+    pub fn measure_sms(&self, key: TemplateKey) -> Result<SmsText, TemplateError> {
+        let c = self
+            .sms
+            .get(&key)
+            .or_else(|| self.sms.get(&TemplateKey::Generic))
+            .ok_or(TemplateError::NoGeneric { kind: "sms" })?;
+        Ok(count_sms(&fill(&c.pieces, &self.sample)?))
+    }
+
     /// Replaces (or adds) one SMS template, e.g. an analyst's override.
     pub fn set_sms(&mut self, key: TemplateKey, text: &str) -> Result<(), TemplateError> {
         self.sms.insert(key, Compiled::new("sms", key, text)?);

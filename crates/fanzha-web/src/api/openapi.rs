@@ -660,6 +660,42 @@ fn schemas() -> Value {
                 "version": id(), "name": s(), "author": s(), "note": s(), "created_at": ts(), "active": { "type": "boolean" }
             })) }
         })));
+    let script = object(
+        &["title", "say", "ask", "red_flags"],
+        json!({
+            "title": s(), "say": { "type": "string", "description": "Paragraphs separated by blank lines." },
+            "ask": { "type": "array", "items": s() }, "red_flags": { "type": "array", "items": s() }
+        }),
+    );
+    let template_entry = object(
+        &["key", "label", "sms", "sms_chars", "sms_segments", "robocall"],
+        json!({
+            "key": { "type": "string", "description": "generic or a fraud type code." },
+            "label": s(), "sms": s(),
+            "sms_chars": { "type": "integer", "description": "Length of the SMS filled with the longest sample values (UTF-16 units for Chinese)." },
+            "sms_segments": { "type": "integer", "description": "Messages it takes: 70 characters in one, 67 per part when longer." },
+            "sms_encoding": codes(&["gsm7", "ucs2"]),
+            "robocall": s(), "script": script.clone(),
+            "own_sms": { "type": "boolean" }, "own_robocall": { "type": "boolean" }, "own_script": { "type": "boolean" },
+            "edited_sms": { "type": "boolean" }, "edited_robocall": { "type": "boolean" }, "edited_script": { "type": "boolean" }
+        }),
+    );
+    m.insert("TaskTemplate".into(), template_entry.clone());
+    m.insert(
+        "TaskTemplatesView".into(),
+        object(
+            &["max_segments", "entries"],
+            json!({
+                "max_segments": { "type": "integer" },
+                "entries": { "type": "array", "items": template_entry },
+                "warnings": { "type": "array", "items": { "type": "object" } }
+            }),
+        ),
+    );
+    m.insert("TaskTemplatePut".into(), object(&["key"], json!({
+            "key": { "type": "string", "description": "generic or a fraud type code (or its Chinese name)." },
+            "sms": s(), "robocall": s(), "script": script
+        })));
     m.insert(
         "AppealDecision".into(),
         object(

@@ -14,6 +14,7 @@ use fanzha_app::AppError;
 use fanzha_app::tasks::AppealStatus;
 use fanzha_app::tasks::appeals::{AppealDecisionForm, AppealForm, AppealQuery};
 use fanzha_app::tasks::stats::{ExportFormat, StatsQuery};
+use fanzha_app::tasks::templates::TemplateSave;
 use fanzha_app::tasks::work::{AttemptForm, OutcomeForm, TaskQuery};
 use fanzha_core::i18n::Msg;
 use fanzha_core::task::TaskState;
@@ -179,6 +180,30 @@ pub(super) fn add(e: Endpoints) -> Endpoints {
         .body(r("RulesPut"))
         .ok(200, r("DispatchPolicyVersion")),
         put_policy,
+    )
+    .add(
+        M::Get,
+        "/dispatch/templates",
+        Doc::new(
+            "tasks",
+            "The warning SMS (with its length and segments), robocall and dissuasion script (劝阻话术) templates in \
+             force for each fraud type and the generic one: what ships, with the analysts' edits laid over",
+        )
+        .ok(200, r("TaskTemplatesView")),
+        get_templates,
+    )
+    .add(
+        M::Put,
+        "/dispatch/templates",
+        Doc::new(
+            "tasks",
+            "Save new templates for one key (generic or a fraud type); kinds left out keep theirs. Validated first \
+             (placeholders, braces, length, the SMS within the allowed segments, the hotline named); nothing is \
+             saved when any part fails. The next message and task page use them. Audited.",
+        )
+        .body(r("TaskTemplatePut"))
+        .ok(200, r("TaskTemplate")),
+        put_templates,
     )
     .add(
         M::Post,
@@ -376,6 +401,18 @@ struct PolicyPut {
 
 async fn put_policy(State(st): State<AppState>, Api(ctx, actor): Api, Json(b): Json<PolicyPut>) -> Response {
     ok(&ctx, st.app.save_dispatch_policy(&actor, &b.toml, &b.note).await)
+}
+
+async fn get_templates(State(st): State<AppState>, Api(ctx, actor): Api) -> Response {
+    ok(&ctx, st.app.task_templates_view(&actor).await)
+}
+
+async fn put_templates(
+    State(st): State<AppState>,
+    Api(ctx, actor): Api,
+    Json(b): Json<TemplateSave>,
+) -> Response {
+    ok(&ctx, st.app.save_task_templates(&actor, &b).await)
 }
 
 async fn metrics(

@@ -4,6 +4,7 @@
 mod account;
 mod audit;
 mod common;
+mod dispatch;
 mod intel;
 mod leads;
 mod org;
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .merge(residents::routes())
         .merge(leads::routes())
         .merge(rules::routes())
+        .merge(dispatch::routes())
         .merge(users::routes())
         .merge(audit::routes())
         .merge(account::routes())

@@ -92,6 +92,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/tasks/{id}/reveal"),
     ("get", "/dispatch/policy"),
     ("put", "/dispatch/policy"),
+    ("get", "/dispatch/templates"),
+    ("put", "/dispatch/templates"),
     ("post", "/notify/receipts"),
     ("post", "/appeals"),
     ("get", "/appeals/status"),

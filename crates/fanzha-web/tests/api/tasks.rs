@@ -330,3 +330,88 @@ async fn the_dispatch_policy_is_versioned_and_validated() {
         .await
         .expect(403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_edited_validated_and_shown_on_the_next_task() {
+    let srv = start().await;
+    let analyst = Client::login(&srv.base, "analyst").await;
+    let v = analyst.get("/dispatch/templates").await;
+    v.expect(200);
+    let entry = |v: &Value, key: &str| {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == key)
+            .unwrap()
+            .clone()
+    };
+    let before = entry(&v.json(), "brushing_rebate");
+    assert!(before["sms_segments"].as_u64().unwrap() >= 1);
+    // Bad: an unknown placeholder in the script; a script without red flags.
+    let bad_script = json!({"title": "刷单劝阻", "say": "请拨{hotline}，{phone}", "ask": ["转账了吗？"], "red_flags": ["正在转账"]});
+    let r = analyst
+        .put(
+            "/dispatch/templates",
+            json!({"key": "brushing_rebate", "sms": "刷单是诈骗，请拨{hotline}。", "script": bad_script}),
+        )
+        .await;
+    r.expect(422);
+    assert_error_json(&r, "unknown placeholder");
+    let r = analyst
+        .put(
+            "/dispatch/templates",
+            json!({"key": "nonsense", "sms": "请拨{hotline}"}),
+        )
+        .await;
+    r.expect(422);
+    assert_error_json(&r, "unknown key");
+    let after = entry(
+        &analyst.get("/dispatch/templates").await.json(),
+        "brushing_rebate",
+    );
+    assert_eq!(after, before, "a refused save changed nothing");
+
+    // Good: the next 刷单返利 task shows the new script.
+    let script = json!({"title": "刷单返利劝阻（本地版）", "say": "刷单就是诈骗。\n\n有疑问请拨{hotline}。",
+        "ask": ["有没有垫付过钱？"], "red_flags": ["还在做任务"]});
+    let r = analyst
+        .put(
+            "/dispatch/templates",
+            json!({"key": "brushing_rebate", "script": script}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()["edited_script"], true);
+    assert_eq!(r.json()["edited_sms"], false);
+    let officer = Client::login(&srv.base, "officer").await;
+    let (_, _, phone) = resident_with_phone(&officer, None).await;
+    let push = json!([{"id": "UP-S", "phone": phone, "grade": "high", "fraud_type": "刷单返利"}]);
+    analyst
+        .raw(
+            reqwest::Method::POST,
+            "/leads/import?format=json",
+            Some("application/json"),
+            Some(serde_json::to_vec(&push).unwrap()),
+        )
+        .await
+        .expect(200);
+    srv.app.tasks_tick().await.unwrap();
+    let list = analyst.get("/tasks").await;
+    list.expect(200);
+    let id = list.json()["items"][0]["id"].as_i64().unwrap();
+    let t = analyst.get(&format!("/tasks/{id}")).await;
+    t.expect(200);
+    assert_eq!(t.json()["script"]["title"], "刷单返利劝阻（本地版）");
+    assert!(t.json()["script"]["say"].as_str().unwrap().contains("96110"));
+
+    // A grid worker may not read or edit them.
+    let grid = Client::login(&srv.base, "grid").await;
+    grid.get("/dispatch/templates").await.expect(403);
+    grid.put(
+        "/dispatch/templates",
+        json!({"key": "generic", "sms": "请拨{hotline}"}),
+    )
+    .await
+    .expect(403);
+}

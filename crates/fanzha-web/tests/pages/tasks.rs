@@ -204,3 +204,72 @@ async fn the_public_appeals_and_the_analyst_decides() {
         .expect(200)
         .contains("经核查仍有诈骗举报");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analyst_edits_templates_and_policy_on_one_page() {
+    let srv = start().await;
+    let analyst = Browser::login(&srv.base, "analyst").await;
+    let p = analyst.get("/dispatch").await;
+    p.expect(200)
+        .contains("href=\"/dispatch\"")
+        .contains("id=\"policy-toml\"")
+        .contains("id=\"tpl-generic\"")
+        .contains("id=\"tpl-segments-impersonate_authority\"")
+        .lacks("id=\"tpl-edited-");
+    // A bad policy: shown with its reason, nothing saved.
+    let r = analyst
+        .post("/dispatch/policy", &[("toml", "version = [oops"), ("note", "")])
+        .await;
+    r.expect(422)
+        .contains("id=\"policy-error\"")
+        .contains("version = [oops");
+    analyst
+        .get("/dispatch")
+        .await
+        .expect(200)
+        .contains("id=\"policy-version\">版本 1")
+        .lacks("id=\"policy-error\"");
+    // A bad SMS (no hotline): refused, nothing saved.
+    let good = [
+        ("key", "impersonate_authority"),
+        ("robocall", "公检法不会电话办案，请拨{hotline}。"),
+        ("title", "冒充公检法劝阻（本地）"),
+        ("say", "公检法机关不会通过电话办案。\n\n有疑问请拨{hotline}。"),
+        ("ask", "对方有没有让您转到安全账户？\n有没有让您保密？"),
+        ("red_flags", "正在和“警官”视频通话"),
+    ];
+    let mut bad = good.to_vec();
+    bad.push(("sms", "{signature}您好：公检法不会电话办案。"));
+    let r = analyst.post("/dispatch/templates", &bad).await;
+    r.expect(422).contains("id=\"tpl-error-impersonate_authority\"");
+    analyst
+        .get("/dispatch")
+        .await
+        .lacks("id=\"tpl-edited-impersonate_authority\"");
+    // A good one: saved, shown as edited, and the next task's page shows the script.
+    let mut ok = good.to_vec();
+    ok.push((
+        "sms",
+        "{signature}{name}您好：公检法不会电话办案，更没有安全账户。请拨{hotline}。",
+    ));
+    let r = analyst.post("/dispatch/templates", &ok).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    analyst
+        .get("/dispatch")
+        .await
+        .expect(200)
+        .contains("id=\"tpl-edited-impersonate_authority\"")
+        .contains("更没有安全账户");
+    let (own, _far) = tasks(&srv).await;
+    analyst
+        .get(&format!("/tasks/{own}"))
+        .await
+        .expect(200)
+        .contains("冒充公检法劝阻（本地）");
+    // A grid worker: no entry, no page, no post.
+    let grid = Browser::login(&srv.base, "grid").await;
+    grid.get("/tasks").await.expect(200).lacks("href=\"/dispatch\"");
+    grid.get("/dispatch").await.expect(403);
+    grid.post("/dispatch/policy", &[("toml", "x")]).await.expect(403);
+    grid.post("/dispatch/templates", &ok).await.expect(403);
+}
