@@ -741,3 +741,138 @@ mod load {
         .collect()
     }
 }
+
+/// What [`App::load_demo_activity`] put in.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DemoActivity {
+    /// Demo fraud numbers added to the intelligence base.
+    pub indicators: usize,
+    /// Demo events stored (0 when they were there already).
+    pub events: usize,
+    /// Residents the demo events are about.
+    pub people: usize,
+}
+
+mod activity {
+    use super::DemoActivity;
+    use crate::detect::ingest::IngestReport;
+    use crate::intel::import::IntelImportRequest;
+    use crate::residents::ResidentQuery;
+    use crate::{App, Result};
+    use fanzha_core::org::NodeKind;
+    use fanzha_core::taxonomy::{FraudType, IndicatorKind};
+    use fanzha_store::Scope;
+
+    /// The demo's fraud numbers: `+86 170 0000 00xx`, a virtual-operator
+    /// range, labelled by their source `feed:demo`.
+    fn demo_numbers() -> Vec<String> {
+        (1..=12).map(|i| format!("+861700000{i:04}")).collect()
+    }
+
+    impl App {
+        /// Labelled demo activity, so that the lead and task pages of a demo
+        /// have something to show: a dozen demo fraud numbers (source
+        /// `feed:demo`) and, for a few demo residents (two in the demo grid
+        /// worker's grid), a call from one of them, a text with fraud phrases
+        /// and for some a transfer, all with source `demo`, stored through the
+        /// real ingest path so that the pipeline raises leads and the task
+        /// tick dispatches them. Running it again adds nothing (imports and
+        /// events are idempotent).
+        pub async fn load_demo_activity(&self) -> Result<DemoActivity> {
+            let analyst = self.cli_intel_actor();
+            let numbers = demo_numbers();
+            let mut req = IntelImportRequest::new("demo-fraud-numbers.txt");
+            req.format = Some(crate::intel::formats::ImportFormat::List);
+            req.kind = Some(IndicatorKind::Phone);
+            req.source = Some("feed:demo".into());
+            req.fraud_type = Some(FraudType::ImpersonateAuthority);
+            req.confidence = Some(90);
+            let rep = self
+                .import_intel(&analyst, numbers.join("\n").as_bytes(), &req, &|_| {})
+                .await?;
+            self.sync_intel().await?;
+            // People: the demo grid worker's grid first, then other grids.
+            let grid_node = self.store.user_by_username("grid").await?.and_then(|u| u.node_id);
+            let grids: Vec<_> = self
+                .store
+                .list_nodes(&Scope::All)
+                .await?
+                .into_iter()
+                .filter(|n| n.kind == NodeKind::Grid && Some(n.id) != grid_node)
+                .map(|n| n.id)
+                .collect();
+            let mut picks = Vec::new();
+            let mut plan = Vec::new();
+            if let Some(g) = grid_node {
+                plan.push((g, 2));
+            }
+            for g in grids.iter().step_by(grids.len().div_ceil(6).max(1)).take(6) {
+                plan.push((*g, 1));
+            }
+            for (node, n) in plan {
+                let mut f = self.filter_for(
+                    &ResidentQuery {
+                        node: Some(node),
+                        age_min: Some(55),
+                        ..Default::default()
+                    },
+                    fanzha_core::time::Date::from_timestamp(self.now()),
+                );
+                f.limit = Some(20);
+                let (items, _) = self.store.list_residents(&Scope::All, &f).await?;
+                // Synthetic residents' numbers, opened inside the app to
+                // address the demo events (no one is shown them).
+                for r in items.iter().filter(|r| r.phone_masked.is_some()).take(n) {
+                    let full = self.resident_in(&Scope::All, r.id).await?;
+                    if let Some(p) = full.phones.first() {
+                        picks.push(self.cipher.open(crate::crypto::Field::Phone, &p.enc)?);
+                    }
+                }
+            }
+            let now = self.now().0;
+            let mut lines = Vec::new();
+            for (i, phone) in picks.iter().enumerate() {
+                let caller = &numbers[i % numbers.len()];
+                let t0 = now - 50 * 60_000 + i as i64 * 60_000;
+                // A spread of grades: a short call alone, a text alone, or
+                // the whole chain of call, text and transfer.
+                let duration = if i % 4 == 1 { 90 } else { 900 + 60 * i };
+                if i % 4 != 2 {
+                    lines.push(serde_json::json!({
+                        "id": format!("demo-call-{i}"), "ts": t0, "source": "demo", "kind": "call",
+                        "caller": caller, "callee": phone, "direction": "in", "duration_s": duration,
+                    }));
+                }
+                if i % 4 == 1 {
+                    continue;
+                }
+                lines.push(serde_json::json!({
+                    "id": format!("demo-sms-{i}"), "ts": t0 + 16 * 60_000, "source": "demo", "kind": "sms",
+                    "sender": caller, "receiver": phone,
+                    "text": "【演示】您的账户涉嫌洗钱，请立即将资金转入安全账户配合调查，不要告诉家人。",
+                }));
+                if i % 3 == 0 {
+                    lines.push(serde_json::json!({
+                        "id": format!("demo-transfer-{i}"), "ts": t0 + 25 * 60_000, "source": "demo",
+                        "kind": "transfer", "payer": phone,
+                        "payee": {"kind": "bank_account", "value": "6222020000000000008"},
+                        "amount_fen": 2_000_000,
+                    }));
+                }
+            }
+            let body = lines.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n");
+            let ing: IngestReport = self.ingest_ndjson(&self.cli_actor(), body.as_bytes()).await?;
+            tracing::info!(
+                indicators = rep.added,
+                events = ing.accepted,
+                people = picks.len(),
+                "demo activity loaded"
+            );
+            Ok(DemoActivity {
+                indicators: rep.added,
+                events: ing.accepted,
+                people: picks.len(),
+            })
+        }
+    }
+}

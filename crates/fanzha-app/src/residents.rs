@@ -379,7 +379,7 @@ impl App {
         Ok(n)
     }
 
-    fn filter_for(&self, q: &ResidentQuery, today: Date) -> ResidentFilter {
+    pub(crate) fn filter_for(&self, q: &ResidentQuery, today: Date) -> ResidentFilter {
         let mut f = ResidentFilter {
             node: q.node,
             ..Default::default()
@@ -426,7 +426,7 @@ impl App {
         })
     }
 
-    async fn resident_in(&self, scope: &Scope, id: ResidentId) -> Result<Resident> {
+    pub(crate) async fn resident_in(&self, scope: &Scope, id: ResidentId) -> Result<Resident> {
         self.store
             .get_resident(scope, id)
             .await?

@@ -218,6 +218,13 @@ fn print_demo(summary: &fanzha_app::demo::DemoSummary) {
     }
 }
 
+fn print_demo_activity(a: &fanzha_app::demo::DemoActivity) {
+    println!(
+        "演示线索 / demo activity: {} demo fraud numbers (source feed:demo), {} demo events about {} residents (source demo)",
+        a.indicators, a.events, a.people
+    );
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let mut cfg = Config::load(&cli.data_dir, cli.config.as_deref())?;
     if let Some(db) = &cli.database {
@@ -240,6 +247,7 @@ async fn run(cli: Cli) -> Result<()> {
                     .await
                     .map_err(app_err)?;
                 print_demo(&s);
+                print_demo_activity(&app.load_demo_activity().await.map_err(app_err)?);
             }
             let demo = app.is_demo().await.map_err(app_err)?;
             let web_cfg = fanzha_web::WebConfig {
@@ -273,6 +281,7 @@ async fn run(cli: Cli) -> Result<()> {
             let app = open_app(&cfg).await?;
             let s = app.load_demo(args.seed, args.residents).await.map_err(app_err)?;
             print_demo(&s);
+            print_demo_activity(&app.load_demo_activity().await.map_err(app_err)?);
         }
         Command::Migrate => {
             let _app = open_app(&cfg).await?;

@@ -191,6 +191,13 @@ async fn the_public_appeals_and_the_analyst_decides() {
         .and_then(|s| s.split('"').next())
         .and_then(|s| s.parse().ok())
         .unwrap();
+    // The dashboard counts it, with no turnaround before a decision.
+    analyst
+        .get("/tasks/metrics")
+        .await
+        .expect(200)
+        .contains("<span class=\"n\">1 / 1</span>")
+        .contains("id=\"appeals-turnaround\">—");
     let d = analyst
         .post(
             &format!("/appeals/{id}/decision"),
@@ -203,6 +210,12 @@ async fn the_public_appeals_and_the_analyst_decides() {
         .await
         .expect(200)
         .contains("经核查仍有诈骗举报");
+    analyst
+        .get("/tasks/metrics")
+        .await
+        .expect(200)
+        .contains("<span class=\"n\">0 / 1</span>")
+        .lacks("id=\"appeals-turnaround\">—");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
