@@ -5,7 +5,7 @@
 
 use super::common::{
     Signed, back_to_record, clip, err_text, fail, is_form_error, node_options, opt_num, query_prefix,
-    status_of,
+    size_text, status_of,
 };
 use crate::auth::Ctx;
 use crate::error::{Path, Query};
@@ -682,14 +682,6 @@ fn column_label(lang: Lang, column: &str) -> String {
     match column {
         "" => "—".to_string(),
         c => label_of(lang, "lead.col", c),
-    }
-}
-
-fn size_text(bytes: usize) -> String {
-    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
-        format!("{} MB", bytes / (1024 * 1024))
-    } else {
-        format!("{} KB", bytes.div_ceil(1024))
     }
 }
 

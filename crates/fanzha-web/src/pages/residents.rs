@@ -5,7 +5,7 @@
 
 use super::common::{
     NodeOpt, Signed, back_to_record, clip, err_text, fail, flash, grid_options, is_form_error, node_options,
-    opt_num, query_prefix, status_of,
+    opt_num, query_prefix, size_text, status_of,
 };
 use crate::auth::Ctx;
 use crate::error::{Form, Path, Query};
@@ -665,14 +665,6 @@ fn column_label(lang: Lang, column: &str) -> String {
         other => return other.to_string(),
     };
     tr(lang, key).to_string()
-}
-
-fn size_text(bytes: usize) -> String {
-    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
-        format!("{} MB", bytes / (1024 * 1024))
-    } else {
-        format!("{} KB", bytes.div_ceil(1024))
-    }
 }
 
 async fn render_import(
