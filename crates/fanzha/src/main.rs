@@ -6,6 +6,7 @@ mod bench_intel;
 mod bench_pipeline;
 mod config;
 mod detect_cli;
+mod hugepages;
 mod intel_cli;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +18,9 @@ use fanzha_core::roles::Role;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+#[global_allocator]
+static ALLOC: hugepages::HugePageAlloc = hugepages::HugePageAlloc;
 
 /// Fanzha (反诈): anti-telecom-fraud platform for a county anti-fraud center.
 ///
