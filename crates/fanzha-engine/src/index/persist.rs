@@ -29,6 +29,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::codec::{KIND_COUNT, NUM_TABLES, STR_TABLES};
 use super::ip::IpTables;
+use super::iplayout::IpLayout;
 use super::snapshot::IndexSnapshot;
 use super::table::{NUM_SLOT_BYTES, NumSlot};
 
@@ -251,10 +252,13 @@ impl IndexSnapshot {
         let snapshot = parse(&buf, arena_len)?;
         buf.truncate(arena_len);
         buf.shrink_to_fit();
-        Ok(IndexSnapshot {
+        let mut snapshot = IndexSnapshot {
             arena: buf,
             ..snapshot
-        })
+        };
+        // Derived from the lists and the records, now that the arena is in.
+        snapshot.ip_layout = IpLayout::build(&snapshot.ip.list4, &snapshot.ip.list6, &snapshot.arena);
+        Ok(snapshot)
     }
 }
 

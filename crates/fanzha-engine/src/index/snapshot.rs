@@ -13,7 +13,8 @@ use super::codec::{
     ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_from_code, get_varint, key_hash, kind_code, nt_kind,
     pack_bank, pack_phone, read_record, st_kind,
 };
-use super::ip::{IpKey, IpTables, parse_ip};
+use super::ip::{IpKey, IpTables, mask4, mask6, parse_ip};
+use super::iplayout::IpLayout;
 use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first};
 use super::url::host_span;
 
@@ -77,6 +78,8 @@ pub struct IndexSnapshot {
     /// `(record offset, run offset)`, sorted by record offset.
     pub(crate) runs: Vec<(u32, u32)>,
     pub(crate) ip: IpTables,
+    /// The prefixes again, laid out for lookups (derived from `ip`).
+    pub(crate) ip_layout: IpLayout,
     pub(crate) counts: [u64; KIND_COUNT],
 }
 
@@ -121,6 +124,7 @@ impl IndexSnapshot {
         let packed_keys = nums.iter().flatten().filter(|s| s.key != 0).count();
         let keys = strs.iter().flatten().filter(|s| **s != 0).count() + packed_keys;
         let shared = runs.len() + nums.iter().flatten().filter(|s| s.run != 0).count();
+        let ip_layout = IpLayout::build(&ip.list4, &ip.list6, &arena);
         IndexSnapshot {
             arena,
             strs,
@@ -130,6 +134,7 @@ impl IndexSnapshot {
             shared,
             runs,
             ip,
+            ip_layout,
             counts,
         }
     }
@@ -157,7 +162,7 @@ impl IndexSnapshot {
                 .map(|t| t.capacity() * size_of::<NumSlot>())
                 .sum::<usize>() as u64;
         let shared = (self.runs.capacity() * 8) as u64;
-        let trie = (self.ip.mem_size()) as u64;
+        let trie = (self.ip.mem_size() + self.ip_layout.mem_size()) as u64;
         IndexStats {
             indicators: self.len(),
             per_kind: IndicatorKind::ALL.iter().map(|k| (*k, self.count(*k))).collect(),
@@ -296,6 +301,32 @@ impl IndexSnapshot {
     }
 
     fn ip_longest(&self, key: IpKey, f: &mut impl FnMut(Hit)) -> usize {
+        let fast = match key {
+            IpKey::V4(a, l) => self.ip_layout.lpm4(a, l),
+            IpKey::V6(a, l) => self.ip_layout.lpm6(a, l),
+        };
+        let Some(found) = fast else {
+            return self.ip_longest_trie(key, f);
+        };
+        let Some(h) = found else { return 0 };
+        let via = MatchVia::Cidr { prefix_len: h.len };
+        if h.extras {
+            // Shared by several indicators: the record and its run.
+            let exact = match key {
+                IpKey::V4(a, _) => IpKey::V4(mask4(a, h.len), h.len),
+                IpKey::V6(a, _) => IpKey::V6(mask6(a, h.len), h.len),
+            };
+            if let Some(off) = self.ip.get(exact) {
+                return self.emit(off as usize, IndicatorKind::Ip, via, f);
+            }
+        }
+        emit_entry(h.entry, IndicatorKind::Ip, via, f)
+    }
+
+    /// The longest prefix through the tries (queries shorter than the
+    /// layout's first level).
+    #[cold]
+    fn ip_longest_trie(&self, key: IpKey, f: &mut impl FnMut(Hit)) -> usize {
         let found = match key {
             IpKey::V4(a, l) => self.ip.v4.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
             IpKey::V6(a, l) => self.ip.v6.get_lpm(&(a, l)).map(|(p, off)| (p.1, *off)),
