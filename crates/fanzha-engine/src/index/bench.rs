@@ -102,6 +102,10 @@ pub struct IntelBenchReport {
     /// floor under any lookup that has to touch the index in memory.
     pub random_read_ns: f64,
     pub random_read_buffer_bytes: u64,
+    /// The same dependent random read over buffers of other sizes
+    /// `(bytes, ns)`: what one read costs in a table of that size (a kind's
+    /// table is a fraction of the whole index).
+    pub random_read_by_size: Vec<(u64, f64)>,
     pub lookup: Vec<LookupFigures>,
     pub domain_suffix_baseline: BaselineFigures,
     pub file_bytes: u64,
@@ -668,6 +672,11 @@ pub fn bench_intel(params: &BenchParams, peak_rss: &dyn Fn() -> Option<u64>) -> 
     let stats = snap.stats();
     let read_buffer = stats.heap_bytes.clamp(1 << 20, 1 << 30);
     let random_read_ns = random_read_latency(read_buffer as usize);
+    let random_read_by_size = [4u64 << 20, 16 << 20, 64 << 20, 256 << 20]
+        .into_iter()
+        .filter(|&b| b < read_buffer)
+        .map(|b| (b, random_read_latency(b as usize)))
+        .collect();
 
     let five = sets
         .iter()
@@ -714,6 +723,7 @@ pub fn bench_intel(params: &BenchParams, peak_rss: &dyn Fn() -> Option<u64>) -> 
         timer_overhead_ns: overhead,
         random_read_ns,
         random_read_buffer_bytes: read_buffer,
+        random_read_by_size,
         lookup,
         domain_suffix_baseline,
         file_bytes,

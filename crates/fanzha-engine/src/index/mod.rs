@@ -29,7 +29,10 @@
 //!   (32-bit hash tag, 32-bit arena offset): one read for a miss, two for a
 //!   hit. A domain lookup hashes every suffix first and loads all their slots
 //!   before comparing, so its reads overlap; a URL lookup loads its own slot
-//!   in the same batch as its host's.
+//!   in the same batch as its host's. Domains of up to 21 bytes are also
+//!   kept inline with their first entry in a side table beside the domain
+//!   table (`inline`, derived at build and load), loaded together with the
+//!   slot: a hit on them is one round trip to memory, not two.
 //! * Values shared by several indicators keep their further entries in runs
 //!   in the arena.
 //! * IP prefixes live in [`prefix_trie`] maps whose values point at arena
@@ -49,6 +52,7 @@
 pub mod bench;
 mod builder;
 mod codec;
+mod inline;
 mod ip;
 mod iplayout;
 mod live;

@@ -29,7 +29,6 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::codec::{KIND_COUNT, NUM_TABLES, STR_TABLES};
 use super::ip::IpTables;
-use super::iplayout::IpLayout;
 use super::snapshot::IndexSnapshot;
 use super::table::{NUM_SLOT_BYTES, NumSlot};
 
@@ -256,8 +255,8 @@ impl IndexSnapshot {
             arena: buf,
             ..snapshot
         };
-        // Derived from the lists and the records, now that the arena is in.
-        snapshot.ip_layout = IpLayout::build(&snapshot.ip.list4, &snapshot.ip.list6, &snapshot.arena);
+        // Derived from the tables and the records, now that the arena is in.
+        snapshot.derive_layouts();
         Ok(snapshot)
     }
 }

@@ -13,9 +13,10 @@ use super::codec::{
     ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_from_code, get_varint, key_hash, kind_code, nt_kind,
     pack_bank, pack_phone, read_record, st_kind,
 };
+use super::inline::{self, InlineSlot};
 use super::ip::{IpKey, IpTables, mask4, mask6, parse_ip};
 use super::iplayout::IpLayout;
-use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first};
+use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first, tag_of};
 use super::url::host_span;
 
 /// How a hit matched the query.
@@ -62,6 +63,8 @@ pub struct IndexStats {
     pub table_bytes: u64,
     pub shared_bytes: u64,
     pub ip_trie_bytes: u64,
+    /// Domains kept inline beside the domain table.
+    pub inline_domains: u64,
     /// Everything above, as allocated.
     pub heap_bytes: u64,
 }
@@ -80,6 +83,8 @@ pub struct IndexSnapshot {
     pub(crate) ip: IpTables,
     /// The prefixes again, laid out for lookups (derived from `ip`).
     pub(crate) ip_layout: IpLayout,
+    /// Short domains inline, beside the domain table (derived).
+    pub(crate) domain_inline: Vec<InlineSlot>,
     pub(crate) counts: [u64; KIND_COUNT],
 }
 
@@ -125,6 +130,7 @@ impl IndexSnapshot {
         let keys = strs.iter().flatten().filter(|s| **s != 0).count() + packed_keys;
         let shared = runs.len() + nums.iter().flatten().filter(|s| s.run != 0).count();
         let ip_layout = IpLayout::build(&ip.list4, &ip.list6, &arena);
+        let domain_inline = inline::build(&strs[ST_DOMAIN], &arena);
         IndexSnapshot {
             arena,
             strs,
@@ -135,8 +141,16 @@ impl IndexSnapshot {
             runs,
             ip,
             ip_layout,
+            domain_inline,
             counts,
         }
+    }
+
+    /// Rebuilds the derived lookup layouts from the stored parts (after the
+    /// arena of a loaded snapshot is in place).
+    pub(crate) fn derive_layouts(&mut self) {
+        self.ip_layout = IpLayout::build(&self.ip.list4, &self.ip.list6, &self.arena);
+        self.domain_inline = inline::build(&self.strs[ST_DOMAIN], &self.arena);
     }
 
     /// Number of indicators (entries, not distinct values).
@@ -160,7 +174,8 @@ impl IndexSnapshot {
                 .nums
                 .iter()
                 .map(|t| t.capacity() * size_of::<NumSlot>())
-                .sum::<usize>() as u64;
+                .sum::<usize>() as u64
+            + (self.domain_inline.capacity() * size_of::<InlineSlot>()) as u64;
         let shared = (self.runs.capacity() * 8) as u64;
         let trie = (self.ip.mem_size() + self.ip_layout.mem_size()) as u64;
         IndexStats {
@@ -175,6 +190,7 @@ impl IndexSnapshot {
             table_bytes: table,
             shared_bytes: shared,
             ip_trie_bytes: trie,
+            inline_domains: self.domain_inline.iter().filter(|s| s.len() > 0).count() as u64,
             heap_bytes: arena + table + shared + trie,
         }
     }
@@ -414,6 +430,7 @@ impl IndexSnapshot {
     ) -> usize {
         let mut hashes = [0u64; 8];
         let mut firsts = [0u64; 8];
+        let mut lens = [0u8; 8];
         let slots = &self.strs[ST_DOMAIN];
         let url_slots = &self.strs[ST_URL];
         let len = slots.len();
@@ -422,9 +439,17 @@ impl IndexSnapshot {
         }
         let url_hash = url.map(|u| key_hash(ST_URL, u));
         let url_first = url_hash.map(|h| str_first(url_slots, h));
-        for (fst, h) in firsts.iter_mut().zip(&hashes).take(starts.len()) {
-            *fst = slots.get(home(*h, len)).copied().unwrap_or(0);
+        for ((fst, l), h) in firsts.iter_mut().zip(&mut lens).zip(&hashes).take(starts.len()) {
+            let i = home(*h, len);
+            *fst = slots.get(i).copied().unwrap_or(0);
+            // Loaded now, beside the slot, so the reads are in flight at
+            // once: the side slot's cache line and the next one (a key sits
+            // on average one slot past its home).
+            let next = (i & !1) + 2;
+            *l = self.domain_inline.get(i).map_or(0, |s| s.len() as u8)
+                ^ self.domain_inline.get(next).map_or(0, |s| s.len() as u8);
         }
+        std::hint::black_box(&lens);
         let mut n = 0;
         if let (Some(u), Some(h), Some(first)) = (url, url_hash, url_first)
             && let Some(off) = str_find(url_slots, &self.arena, u, h, first)
@@ -433,7 +458,7 @@ impl IndexSnapshot {
         }
         for ((&s, &h), &first) in starts.iter().zip(&hashes).zip(&firsts) {
             let key = q.get(s..).unwrap_or_default();
-            if let Some(off) = str_find(slots, &self.arena, key, h, first) {
+            if let Some((off, inl)) = self.domain_find(key, h, first) {
                 let via = if whole && s == 0 {
                     MatchVia::Exact
                 } else {
@@ -442,10 +467,50 @@ impl IndexSnapshot {
                     let end = u32::try_from(base + q.len()).unwrap_or(u32::MAX);
                     MatchVia::Domain { start, end }
                 };
-                n += self.emit(off, IndicatorKind::Domain, via, f);
+                n += match inl {
+                    Some(e) => emit_entry(e, IndicatorKind::Domain, via, f),
+                    None => self.emit(off, IndicatorKind::Domain, via, f),
+                };
             }
         }
         n
+    }
+
+    /// Finds `key` in the domain table from its home slot's content
+    /// `first`: the record's arena offset, and its entry when the key was
+    /// found inline and has no further entries.
+    #[inline]
+    fn domain_find(&self, key: &[u8], hash: u64, mut first: u64) -> Option<(usize, Option<RawEntry>)> {
+        let slots = &self.strs[ST_DOMAIN];
+        let len = slots.len();
+        let tag = tag_of(hash);
+        let mut i = home(hash, len);
+        for _ in 0..len {
+            if first == 0 {
+                return None;
+            }
+            if (first >> 32) as u32 == tag {
+                let off = first as u32 as usize;
+                match self.domain_inline.get(i) {
+                    Some(il) if il.len() > 0 => {
+                        if il.key() == key {
+                            return Some((off, (!il.extras()).then(|| il.entry())));
+                        }
+                    }
+                    _ => {
+                        if super::codec::record_key(&self.arena, off).map(|r| r.1) == Some(key) {
+                            return Some((off, None));
+                        }
+                    }
+                }
+            }
+            i += 1;
+            if i == len {
+                i = 0;
+            }
+            first = *slots.get(i)?;
+        }
+        None
     }
 
     /// Reports the entries of the record at `off`: its own, then its run.
