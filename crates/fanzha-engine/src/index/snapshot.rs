@@ -13,10 +13,10 @@ use super::codec::{
     ST_PHONE, ST_SOCIAL, ST_URL, STR_TABLES, fraud_from_code, get_varint, key_hash, kind_code, nt_kind,
     pack_bank, pack_phone, read_record, st_kind,
 };
-use super::inline::{self, InlineSlot};
+use super::inline::{self, Side32, Side64, SideSlot};
 use super::ip::{IpKey, IpTables, mask4, mask6, parse_ip};
 use super::iplayout::IpLayout;
-use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first, tag_of};
+use super::table::{NumSlot, capacity_for, home, num_find, str_find, str_first};
 use super::url::host_span;
 
 /// How a hit matched the query.
@@ -65,6 +65,8 @@ pub struct IndexStats {
     pub ip_trie_bytes: u64,
     /// Domains kept inline beside the domain table.
     pub inline_domains: u64,
+    /// URLs kept inline beside the URL table.
+    pub inline_urls: u64,
     /// Everything above, as allocated.
     pub heap_bytes: u64,
 }
@@ -84,7 +86,9 @@ pub struct IndexSnapshot {
     /// The prefixes again, laid out for lookups (derived from `ip`).
     pub(crate) ip_layout: IpLayout,
     /// Short domains inline, beside the domain table (derived).
-    pub(crate) domain_inline: Vec<InlineSlot>,
+    pub(crate) domain_inline: Vec<Side32>,
+    /// Short URLs inline, beside the URL table (derived).
+    pub(crate) url_inline: Vec<Side64>,
     pub(crate) counts: [u64; KIND_COUNT],
 }
 
@@ -131,6 +135,7 @@ impl IndexSnapshot {
         let shared = runs.len() + nums.iter().flatten().filter(|s| s.run != 0).count();
         let ip_layout = IpLayout::build(&ip.list4, &ip.list6, &arena);
         let domain_inline = inline::build(&strs[ST_DOMAIN], &arena);
+        let url_inline = inline::build(&strs[ST_URL], &arena);
         IndexSnapshot {
             arena,
             strs,
@@ -142,6 +147,7 @@ impl IndexSnapshot {
             ip,
             ip_layout,
             domain_inline,
+            url_inline,
             counts,
         }
     }
@@ -151,6 +157,7 @@ impl IndexSnapshot {
     pub(crate) fn derive_layouts(&mut self) {
         self.ip_layout = IpLayout::build(&self.ip.list4, &self.ip.list6, &self.arena);
         self.domain_inline = inline::build(&self.strs[ST_DOMAIN], &self.arena);
+        self.url_inline = inline::build(&self.strs[ST_URL], &self.arena);
     }
 
     /// Number of indicators (entries, not distinct values).
@@ -175,7 +182,8 @@ impl IndexSnapshot {
                 .iter()
                 .map(|t| t.capacity() * size_of::<NumSlot>())
                 .sum::<usize>() as u64
-            + (self.domain_inline.capacity() * size_of::<InlineSlot>()) as u64;
+            + (self.domain_inline.capacity() * size_of::<Side32>()) as u64
+            + (self.url_inline.capacity() * size_of::<Side64>()) as u64;
         let shared = (self.runs.capacity() * 8) as u64;
         let trie = (self.ip.mem_size() + self.ip_layout.mem_size()) as u64;
         IndexStats {
@@ -191,6 +199,7 @@ impl IndexSnapshot {
             shared_bytes: shared,
             ip_trie_bytes: trie,
             inline_domains: self.domain_inline.iter().filter(|s| s.len() > 0).count() as u64,
+            inline_urls: self.url_inline.iter().filter(|s| s.len() > 0).count() as u64,
             heap_bytes: arena + table + shared + trie,
         }
     }
@@ -439,26 +448,26 @@ impl IndexSnapshot {
         }
         let url_hash = url.map(|u| key_hash(ST_URL, u));
         let url_first = url_hash.map(|h| str_first(url_slots, h));
+        let url_touch = url_hash.map(|h| inline::touch(&self.url_inline, home(h, url_slots.len())));
         for ((fst, l), h) in firsts.iter_mut().zip(&mut lens).zip(&hashes).take(starts.len()) {
             let i = home(*h, len);
             *fst = slots.get(i).copied().unwrap_or(0);
-            // Loaded now, beside the slot, so the reads are in flight at
-            // once: the side slot's cache line and the next one (a key sits
-            // on average one slot past its home).
-            let next = (i & !1) + 2;
-            *l = self.domain_inline.get(i).map_or(0, |s| s.len() as u8)
-                ^ self.domain_inline.get(next).map_or(0, |s| s.len() as u8);
+            // Loaded now, beside the slot, so the reads are in flight at once.
+            *l = inline::touch(&self.domain_inline, i);
         }
-        std::hint::black_box(&lens);
+        std::hint::black_box((&lens, url_touch));
         let mut n = 0;
         if let (Some(u), Some(h), Some(first)) = (url, url_hash, url_first)
-            && let Some(off) = str_find(url_slots, &self.arena, u, h, first)
+            && let Some((off, inl)) = inline::find(url_slots, &self.url_inline, &self.arena, u, h, first)
         {
-            n += self.emit(off, IndicatorKind::Url, MatchVia::Exact, f);
+            n += match inl {
+                Some(e) => emit_entry(e, IndicatorKind::Url, MatchVia::Exact, f),
+                None => self.emit(off, IndicatorKind::Url, MatchVia::Exact, f),
+            };
         }
         for ((&s, &h), &first) in starts.iter().zip(&hashes).zip(&firsts) {
             let key = q.get(s..).unwrap_or_default();
-            if let Some((off, inl)) = self.domain_find(key, h, first) {
+            if let Some((off, inl)) = inline::find(slots, &self.domain_inline, &self.arena, key, h, first) {
                 let via = if whole && s == 0 {
                     MatchVia::Exact
                 } else {
@@ -474,43 +483,6 @@ impl IndexSnapshot {
             }
         }
         n
-    }
-
-    /// Finds `key` in the domain table from its home slot's content
-    /// `first`: the record's arena offset, and its entry when the key was
-    /// found inline and has no further entries.
-    #[inline]
-    fn domain_find(&self, key: &[u8], hash: u64, mut first: u64) -> Option<(usize, Option<RawEntry>)> {
-        let slots = &self.strs[ST_DOMAIN];
-        let len = slots.len();
-        let tag = tag_of(hash);
-        let mut i = home(hash, len);
-        for _ in 0..len {
-            if first == 0 {
-                return None;
-            }
-            if (first >> 32) as u32 == tag {
-                let off = first as u32 as usize;
-                match self.domain_inline.get(i) {
-                    Some(il) if il.len() > 0 => {
-                        if il.key() == key {
-                            return Some((off, (!il.extras()).then(|| il.entry())));
-                        }
-                    }
-                    _ => {
-                        if super::codec::record_key(&self.arena, off).map(|r| r.1) == Some(key) {
-                            return Some((off, None));
-                        }
-                    }
-                }
-            }
-            i += 1;
-            if i == len {
-                i = 0;
-            }
-            first = *slots.get(i)?;
-        }
-        None
     }
 
     /// Reports the entries of the record at `off`: its own, then its run.
