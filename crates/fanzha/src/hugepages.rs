@@ -1,4 +1,4 @@
-//! The process's allocator: the system allocator, with one addition. A large
+//! The process's allocator: an inner allocator, with one addition. A large
 //! block (the intel index's tables and arena, the detector's state, big
 //! import buffers) is advised to the kernel as a candidate for transparent
 //! huge pages (`madvise(MADV_HUGEPAGE)`). Lookups in a large index are one
@@ -10,14 +10,15 @@
 //! Where THP is `never`, or the kernel refuses, the advice is a no-op: the
 //! memory is the same memory either way. Only Linux is advised.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 
 /// Blocks from this size on are advised.
 const HUGE_MIN: usize = 4 << 20;
 /// The huge page size advised for (x86-64 and arm64 with 4 KiB base pages).
 const HUGE_PAGE: usize = 2 << 20;
 
-pub struct HugePageAlloc;
+/// Wraps the allocator `A`.
+pub struct HugePageAlloc<A>(pub A);
 
 /// Advises the whole huge pages inside `[ptr, ptr + len)`.
 #[cfg(target_os = "linux")]
@@ -39,31 +40,31 @@ fn advise(ptr: *mut u8, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise(_ptr: *mut u8, _len: usize) {}
 
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged and returns what `System` returned; `advise` only adds a hint.
-unsafe impl GlobalAlloc for HugePageAlloc {
+// SAFETY: every method forwards to the inner allocator with the caller's
+// arguments unchanged and returns what it returned; `advise` only adds a hint.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for HugePageAlloc<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { self.0.alloc(layout) };
         advise(p, layout.size());
         p
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { self.0.alloc_zeroed(layout) };
         advise(p, layout.size());
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { self.0.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { self.0.realloc(ptr, layout, new_size) };
         advise(p, new_size);
         p
     }

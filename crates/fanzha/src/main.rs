@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[global_allocator]
-static ALLOC: hugepages::HugePageAlloc = hugepages::HugePageAlloc;
+static ALLOC: hugepages::HugePageAlloc<std::alloc::System> = hugepages::HugePageAlloc(std::alloc::System);
 
 /// Fanzha (反诈): anti-telecom-fraud platform for a county anti-fraud center.
 ///
