@@ -24,6 +24,8 @@ pub enum Field {
     Event,
     /// The digest of an event's `(source, id)`, its duplicate check.
     EventId,
+    /// The digest of an event's `(source, id stem)`.
+    EventIdStem,
     /// A bank, payment or social account that identifies a person.
     Account,
     /// A person's name from outside the resident registry (pushed leads).
@@ -37,6 +39,7 @@ impl Field {
             Field::Phone => b"phone",
             Field::Event => b"event",
             Field::EventId => b"event_id",
+            Field::EventIdStem => b"event_id_stem",
             Field::Account => b"account",
             Field::Name => b"name",
         }

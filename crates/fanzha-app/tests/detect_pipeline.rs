@@ -852,3 +852,99 @@ async fn strange_events_never_stop_the_pipeline() {
         (0, 0, 0)
     );
 }
+
+/// Events stored under the first id digest scheme (a keyed digest of the
+/// whole `(source, id)`) are still found when sent again, whatever their
+/// time; a database that never held such events skips that lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_under_the_first_id_digest_stay_duplicates() {
+    use fanzha_app::crypto::{Field, FieldCipher};
+    use fanzha_store::{AuditRecord, EventStore, NewEvent};
+    let line = |id: &str, ts: i64| {
+        format!(
+            r#"{{"id":"{id}","ts":{ts},"source":"cmcc","kind":"call","caller":"{}","callee":"{STRANGER}","direction":"in","duration_s":5}}"#,
+            FLAGGED[0]
+        )
+    };
+    let audit = AuditRecord {
+        at: Timestamp(NOW),
+        actor_id: 0,
+        actor: "test".into(),
+        action: "event.ingest".into(),
+        target: String::new(),
+        detail: String::new(),
+        ip: String::new(),
+    };
+    let clock = Arc::new(ManualClock::new(Timestamp(NOW)));
+    // An install that stored an event before the stem-clustered digest.
+    let old = tempfile::tempdir().unwrap();
+    let app = open_app(old.path(), clock.clone()).await;
+    let store = fanzha_app::open_store(&StoreConfig::Sqlite {
+        path: old.path().join("fanzha.db"),
+    })
+    .await
+    .unwrap();
+    let cipher = FieldCipher::new(&MasterKey::from_hex(&"cd".repeat(32)).unwrap()).unwrap();
+    let first = line("cdr-20260101-0001", NOW - 10 * MIN);
+    let sealed = cipher.seal_many(Field::Event, &[first.as_bytes()]).unwrap();
+    let stored = store
+        .append_events(
+            vec![NewEvent {
+                id_hash: cipher
+                    .blind_index16(Field::EventId, b"cmcc\x1fcdr-20260101-0001")
+                    .to_vec(),
+                legacy_id_hash: None,
+                ts: Timestamp(NOW - 10 * MIN),
+                kind: "call".into(),
+                source: "cmcc".into(),
+                person_key: 1,
+                payload: sealed.into_iter().next().unwrap(),
+            }],
+            Timestamp(NOW - 10 * MIN),
+            &audit,
+        )
+        .await
+        .unwrap();
+    assert!(stored[0].is_some());
+    let admin = app.cli_actor();
+    // Sent again with another time: a duplicate. A new event is stored,
+    // once.
+    let again = app
+        .ingest_ndjson(&admin, line("cdr-20260101-0001", NOW - 2 * MIN).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 1));
+    let next = line("cdr-20260101-0002", NOW - MIN);
+    let rep = app.ingest_ndjson(&admin, next.as_bytes()).await.unwrap();
+    assert_eq!((rep.accepted, rep.duplicates), (1, 0));
+    let rep = app.ingest_ndjson(&admin, next.as_bytes()).await.unwrap();
+    assert_eq!((rep.accepted, rep.duplicates), (0, 1));
+    assert_eq!(
+        store.get_setting("events.id_digest").await.unwrap().as_deref(),
+        Some("2+1")
+    );
+    // A fresh install records that it needs no such lookup, and still
+    // finds duplicates by (source, id) whatever their time.
+    let fresh = tempfile::tempdir().unwrap();
+    let app = open_app(fresh.path(), clock).await;
+    let admin = app.cli_actor();
+    let rep = app
+        .ingest_ndjson(&admin, line("cdr-20260101-0001", NOW - 3 * MIN).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((rep.accepted, rep.duplicates), (1, 0));
+    let rep = app
+        .ingest_ndjson(&admin, line("cdr-20260101-0001", NOW - 9 * MIN).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((rep.accepted, rep.duplicates), (0, 1));
+    let store = fanzha_app::open_store(&StoreConfig::Sqlite {
+        path: fresh.path().join("fanzha.db"),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        store.get_setting("events.id_digest").await.unwrap().as_deref(),
+        Some("2")
+    );
+}

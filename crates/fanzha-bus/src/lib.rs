@@ -495,7 +495,10 @@ impl<M: Clone + Send + Sync + 'static> InProcessSubscription<M> {
     }
 
     /// Takes deliveries from the queues; returns the lowest `scanned` among
-    /// partitions that must read the log, if any.
+    /// partitions that must read the log, if any. A first round takes at
+    /// most an equal share of `max` from each partition and a second fills
+    /// up, so that under a backlog no partition waits for the others to
+    /// drain (its queue would otherwise fill up and fall back to the log).
     fn take_queued(&self, max: usize, out: &mut Vec<Delivery<M>>) -> Result<Option<Offset>, BusError> {
         let mut st = self.inner.lock();
         if st.closed {
@@ -503,28 +506,38 @@ impl<M: Clone + Send + Sync + 'static> InProcessSubscription<M> {
         }
         let g = st.groups.get_mut(&self.group).ok_or(BusError::Closed)?;
         let mut need: Option<Offset> = None;
-        for &p in &self.partitions {
-            let Some(part) = g.parts.get_mut(p as usize) else {
-                continue;
-            };
-            if part.needs_log() {
-                need = Some(need.map_or(part.scanned, |n| n.min(part.scanned)));
-                continue;
-            }
-            while out.len() < max && part.next < part.queue.len() {
-                let r = &part.queue[part.next];
-                part.next += 1;
-                if r.offset <= part.delivered {
+        let share = max
+            .saturating_sub(out.len())
+            .div_ceil(self.partitions.len().max(1))
+            .max(1);
+        for round in 0..2 {
+            for &p in &self.partitions {
+                let Some(part) = g.parts.get_mut(p as usize) else {
+                    continue;
+                };
+                if part.needs_log() {
+                    if round == 0 {
+                        need = Some(need.map_or(part.scanned, |n| n.min(part.scanned)));
+                    }
                     continue;
                 }
-                part.delivered = r.offset;
-                out.push(Delivery {
-                    partition: p,
-                    offset: r.offset,
-                    key: r.key,
-                    message: r.message.clone(),
-                    redelivered: r.offset <= part.redeliver_until,
-                });
+                let mut taken = 0usize;
+                while out.len() < max && (round == 1 || taken < share) && part.next < part.queue.len() {
+                    let r = &part.queue[part.next];
+                    part.next += 1;
+                    if r.offset <= part.delivered {
+                        continue;
+                    }
+                    part.delivered = r.offset;
+                    taken += 1;
+                    out.push(Delivery {
+                        partition: p,
+                        offset: r.offset,
+                        key: r.key,
+                        message: r.message.clone(),
+                        redelivered: r.offset <= part.redeliver_until,
+                    });
+                }
             }
         }
         Ok(need)

@@ -113,6 +113,35 @@ async fn a_new_group_reads_what_was_published_before_it() {
 }
 
 #[tokio::test]
+async fn a_backlog_is_served_from_every_partition() {
+    let log = Arc::new(MemoryLog::new());
+    let b = bus(&log, 4, 10_000, 64);
+    let mut sub = b.subscribe(SubscribeSpec::single("g", vec![])).await.unwrap();
+    assert!(drain(&mut sub, true).await.is_empty());
+    produce(&log, &b, 4_000, 97).await;
+    // A fetch smaller than the backlog takes an equal share of each
+    // partition rather than draining the first ones, whose queues would
+    // otherwise be emptied while the last ones fill up.
+    let batch = sub.fetch(100, SHORT).await.unwrap();
+    assert_eq!(batch.len(), 100);
+    let mut per: BTreeMap<u32, usize> = BTreeMap::new();
+    for d in &batch {
+        *per.entry(d.partition).or_default() += 1;
+    }
+    assert_eq!(per.values().copied().collect::<Vec<_>>(), vec![25; 4], "{per:?}");
+    // Still in order per partition, and nothing lost or doubled.
+    let mut got: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for d in batch {
+        got.entry(d.partition).or_default().push(d.offset);
+        sub.ack(d.partition, d.offset).await.unwrap();
+    }
+    for (p, v) in drain(&mut sub, true).await {
+        got.entry(p).or_default().extend(v);
+    }
+    assert_eq!(got, expected(4_000, 97, 4, 0));
+}
+
+#[tokio::test]
 async fn overflowing_queues_fall_back_to_the_log() {
     let log = Arc::new(MemoryLog::new());
     let b = bus(&log, 2, 5, 16);

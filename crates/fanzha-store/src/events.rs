@@ -125,6 +125,10 @@ impl fmt::Display for LeadStatus {
 pub struct NewEvent {
     /// Keyed digest of `(source, id)`: the duplicate check (1–64 bytes).
     pub id_hash: Vec<u8>,
+    /// The digest an earlier scheme gave the same `(source, id)`, when
+    /// events stored under that scheme may exist: the event is a duplicate
+    /// when either digest is stored (1–64 bytes; never stored itself).
+    pub legacy_id_hash: Option<Vec<u8>>,
     pub ts: Timestamp,
     /// `call`, `sms`, `web`, `app` or `transfer`.
     pub kind: String,
@@ -367,7 +371,7 @@ pub trait EventStore: Send + Sync {
     /// Stores a batch in one transaction with one audit entry (its detail
     /// gets ` accepted=N duplicates=M` appended). Per event, in order: the
     /// new `seq`, or `None` for a duplicate (an `id_hash` stored before or
-    /// earlier in the batch).
+    /// earlier in the batch, or a `legacy_id_hash` stored before).
     async fn append_events(
         &self,
         events: Vec<NewEvent>,

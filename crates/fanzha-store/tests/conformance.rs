@@ -141,6 +141,7 @@ conformance!(
     intel_reports,
     intel_disposals_and_import_jobs,
     events_append_is_idempotent_and_ordered,
+    events_legacy_digests_are_duplicates,
     events_reject_bad_input_whole,
     pipeline_commit_is_idempotent,
     leads_scope_filters_and_status,

@@ -120,6 +120,67 @@ pub(crate) struct Prepared {
     msgs: Vec<Ingested>,
 }
 
+/// The setting that says which event id digests the log may hold.
+const ID_DIGEST_SETTING: &str = "events.id_digest";
+/// Every stored event has the stem-clustered digest.
+const ID_DIGEST_CLEAN: &str = "2";
+/// Events stored before may carry the first scheme's digest.
+const ID_DIGEST_LEGACY: &str = "2+1";
+/// Characters at the end of an event id left out of its stem.
+const ID_STEM_DROP: usize = 3;
+
+/// The digests of events' `(source, id)`.
+///
+/// The stored digest is 4 bytes of a keyed digest of the source and the id
+/// without its last [`ID_STEM_DROP`] characters (its stem), then 12 bytes of
+/// the keyed digest of the source and the whole id. Ids that a source gives
+/// in sequence share their stem (`cdr-1234567` with `cdr-1234000` …
+/// `cdr-1234999`), so their digests lie together in the unique index and a
+/// batch changes a few of its pages rather than one page per event, which
+/// is what bounded ingest (each changed page is written to the WAL and
+/// later copied into the database). Equal `(source, id)` give equal digests
+/// whatever else the event says, so a re-sent event is always found; the
+/// 12-byte part alone makes two different ids with one stem collide with a
+/// chance of 2⁻⁹⁶. The leading bytes tell which stored events share a stem,
+/// nothing more (the person key already links one person's events).
+///
+/// The first scheme's digest (the 16 bytes of the whole-id digest, whose
+/// first 12 are the tail above) comes for free.
+#[derive(Default)]
+struct IdDigests {
+    input: Vec<u8>,
+    /// The last stem's digest input and its 4 bytes: consecutive events
+    /// mostly share a stem.
+    last_stem: Vec<u8>,
+    last_cluster: [u8; 4],
+}
+
+impl IdDigests {
+    /// The stored digest and the first scheme's digest.
+    fn of(&mut self, cipher: &crate::crypto::FieldCipher, source: &str, id: &str) -> ([u8; 16], [u8; 16]) {
+        self.input.clear();
+        self.input.extend_from_slice(source.as_bytes());
+        self.input.push(0x1f);
+        let stem_end = id
+            .char_indices()
+            .rev()
+            .nth(ID_STEM_DROP - 1)
+            .map_or(0, |(i, _)| i);
+        self.input.extend_from_slice(&id.as_bytes()[..stem_end]);
+        if self.last_stem != self.input {
+            let c = cipher.blind_index16(Field::EventIdStem, &self.input);
+            self.last_cluster.copy_from_slice(&c[..4]);
+            self.last_stem.clone_from(&self.input);
+        }
+        self.input.extend_from_slice(&id.as_bytes()[stem_end..]);
+        let whole = cipher.blind_index16(Field::EventId, &self.input);
+        let mut stored = [0u8; 16];
+        stored[..4].copy_from_slice(&self.last_cluster);
+        stored[4..].copy_from_slice(&whole[..12]);
+        (stored, whole)
+    }
+}
+
 /// Fields that CSV cells turn into JSON numbers when they are integers.
 const NUMBER_FIELDS: &[&str] = &["ts", "start", "duration_s", "amount_fen"];
 
@@ -190,23 +251,52 @@ impl App {
         (events, rep)
     }
 
-    /// Seals events and computes their keys (CPU only).
-    pub(crate) fn prepare_events(&self, events: Vec<Event>) -> Result<Prepared> {
+    /// Whether events stored under the first id digest scheme (a keyed
+    /// digest of the whole `(source, id)`) may exist, so that a re-sent event
+    /// must be looked up by that digest too. Decided once per database: a
+    /// log that was empty when this scheme first stored anything has none.
+    pub(crate) async fn event_digest_legacy(&self) -> Result<bool> {
+        self.detect
+            .id_digest_legacy
+            .get_or_try_init(|| async {
+                let legacy = match self.store.get_setting(ID_DIGEST_SETTING).await?.as_deref() {
+                    Some(v) => v != ID_DIGEST_CLEAN,
+                    None => {
+                        let legacy = self.store.event_head().await? > 0;
+                        let value = if legacy { ID_DIGEST_LEGACY } else { ID_DIGEST_CLEAN };
+                        let audit = self.audit_system(
+                            "system",
+                            "setting.set",
+                            format!("setting:{ID_DIGEST_SETTING}"),
+                            "",
+                            "",
+                        );
+                        self.store.set_setting(ID_DIGEST_SETTING, value, &audit).await?;
+                        legacy
+                    }
+                };
+                Ok::<_, AppError>(legacy)
+            })
+            .await
+            .copied()
+    }
+
+    /// Seals events and computes their keys (CPU only). `legacy`: also give
+    /// each event its digest under the first scheme (see
+    /// [`App::event_digest_legacy`]).
+    pub(crate) fn prepare_events(&self, events: Vec<Event>, legacy: bool) -> Result<Prepared> {
         let mut rows = Vec::with_capacity(events.len());
         let mut msgs = Vec::with_capacity(events.len());
         let mut lines: Vec<String> = Vec::with_capacity(events.len());
-        let mut digest_input = Vec::with_capacity(160);
+        let mut digests = IdDigests::default();
         for ev in events {
             let bidx = subscriber_index(&self.cipher, ev.subscriber());
             let person_key = person_key_of(&bidx);
-            digest_input.clear();
-            digest_input.extend_from_slice(ev.source.as_bytes());
-            digest_input.push(0x1f);
-            digest_input.extend_from_slice(ev.id.as_bytes());
-            let id_hash = self.cipher.blind_index16(Field::EventId, &digest_input);
+            let (id_hash, legacy_id_hash) = digests.of(&self.cipher, &ev.source, &ev.id);
             lines.push(ev.to_json_line());
             rows.push(NewEvent {
                 id_hash: id_hash.to_vec(),
+                legacy_id_hash: legacy.then(|| legacy_id_hash.to_vec()),
                 ts: ev.ts,
                 kind: ev.body.kind_code().to_string(),
                 source: ev.source.clone(),
@@ -265,7 +355,9 @@ impl App {
             return Ok(rep);
         }
         let n = events.len();
-        let prepared = super::cpu(|| self.prepare_events(events.into_iter().map(|(_, e)| e).collect()))?;
+        let legacy = self.event_digest_legacy().await?;
+        let prepared =
+            super::cpu(|| self.prepare_events(events.into_iter().map(|(_, e)| e).collect(), legacy))?;
         let audit = self.audit(actor, "event.ingest", "", format!("lines={}", rep.lines));
         let seqs = self.store_events(prepared, audit).await?;
         for s in seqs.iter() {
@@ -490,6 +582,35 @@ mod tests {
         assert!(!obj.contains_key("x"));
         let opts = ParseOptions::at(fanzha_core::Timestamp(1_717_200_000_000));
         assert!(parse_event_object(&obj, &opts).is_ok());
+    }
+
+    #[test]
+    fn id_digests_cluster_by_stem_and_keep_the_first_scheme() {
+        use crate::crypto::{FieldCipher, MasterKey};
+        let cipher = FieldCipher::new(&MasterKey::from_hex(&"ab".repeat(32)).unwrap()).unwrap();
+        let mut d = IdDigests::default();
+        let (a, a1) = d.of(&cipher, "cmcc", "cdr-1234567");
+        let (b, _) = d.of(&cipher, "cmcc", "cdr-1234999");
+        let (c, _) = d.of(&cipher, "cmcc", "cdr-1235000");
+        let (e, _) = d.of(&cipher, "unicom", "cdr-1234567");
+        // One stem, one leading part; the whole digest tells the ids apart.
+        assert_eq!(a[..4], b[..4]);
+        assert_ne!(a, b);
+        assert_ne!(a[..4], c[..4]);
+        assert_ne!(a[..4], e[..4], "the source is part of the stem");
+        // The same (source, id) always gives the same digests, cached or not.
+        assert_eq!(IdDigests::default().of(&cipher, "cmcc", "cdr-1234567"), (a, a1));
+        // The first scheme's digest is the whole-id digest; its head is the tail.
+        assert_eq!(a1, cipher.blind_index16(Field::EventId, b"cmcc\x1fcdr-1234567"));
+        assert_eq!(a[4..], a1[..12]);
+        // Short ids have an empty stem; multi-byte characters are cut whole.
+        let (s1, _) = d.of(&cipher, "cmcc", "ab");
+        let (s2, _) = d.of(&cipher, "cmcc", "xyz");
+        assert_eq!(s1[..4], s2[..4]);
+        let (m1, _) = d.of(&cipher, "cmcc", "话单甲乙丙");
+        let (m2, _) = d.of(&cipher, "cmcc", "话单丁戊己");
+        assert_eq!(m1[..4], m2[..4]);
+        assert_ne!(m1, m2);
     }
 
     #[test]

@@ -256,6 +256,8 @@ pub(crate) struct DetectState {
     /// Serialises store-and-publish so that the bus sees offsets in order.
     pub(crate) ingest_lock: tokio::sync::Mutex<()>,
     pub(crate) started: tokio::sync::OnceCell<()>,
+    /// Whether the log may hold events under the first id digest scheme.
+    pub(crate) id_digest_legacy: tokio::sync::OnceCell<bool>,
     /// Bumped when this process saves or activates rules.
     pub(crate) rules_gen: AtomicU64,
     pub(crate) directory: Mutex<Arc<Directory>>,
@@ -288,6 +290,7 @@ impl DetectState {
             bus,
             ingest_lock: tokio::sync::Mutex::new(()),
             started: tokio::sync::OnceCell::new(),
+            id_digest_legacy: tokio::sync::OnceCell::new(),
             rules_gen: AtomicU64::new(0),
             directory: Mutex::new(Arc::new(Directory::default())),
             directory_dirty: AtomicBool::new(true),

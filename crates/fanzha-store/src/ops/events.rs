@@ -4,14 +4,14 @@ use super::audit::{self, Pending};
 use super::in_list;
 use super::residents::parse_date;
 use crate::Scope;
-use crate::db::{Db, P, Q, Row, params};
+use crate::db::{Db, Dialect, P, Q, Row, params};
 use crate::error::{Result, StoreError};
 use crate::events::*;
 use crate::model::{AuditRecord, SealedPhone};
 use fanzha_core::org::OrgPath;
 use fanzha_core::{FraudType, Grade, NodeId, ResidentId, Timestamp};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// Most rows in one multi-row INSERT. Batches are cut into chunks of a
@@ -91,6 +91,7 @@ fn pending(template: &AuditRecord, action: &str, target: String, detail: String)
 // ------------------------------------------------------------------ events
 
 static EVENT_INSERT: [OnceLock<String>; SIZES] = [const { OnceLock::new() }; SIZES];
+static EVENT_INSERT_SQLITE: [OnceLock<String>; SIZES] = [const { OnceLock::new() }; SIZES];
 
 pub(crate) async fn append<D: Db>(
     db: &D,
@@ -103,6 +104,12 @@ pub(crate) async fn append<D: Db>(
         if e.id_hash.is_empty() || e.id_hash.len() > 64 {
             return Err(bad("the event id digest must be 1 to 64 bytes".into()));
         }
+        if e.legacy_id_hash
+            .as_ref()
+            .is_some_and(|h| h.is_empty() || h.len() > 64)
+        {
+            return Err(bad("the legacy event id digest must be 1 to 64 bytes".into()));
+        }
         if e.kind.is_empty() || e.kind.len() > MAX_EVENT_KIND {
             return Err(bad(format!("the event kind must be 1 to {MAX_EVENT_KIND} bytes")));
         }
@@ -114,22 +121,68 @@ pub(crate) async fn append<D: Db>(
         }
     }
     let mut out: Vec<Option<i64>> = vec![None; events.len()];
+    // Events whose earlier-scheme digest is stored are duplicates already.
+    let legacy: Vec<(usize, &[u8])> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.legacy_id_hash.as_deref().map(|h| (i, h)))
+        .collect();
+    let mut stored_legacy: HashSet<Vec<u8>> = HashSet::new();
+    for chunk in legacy.chunks(MAX_ROWS) {
+        // Padded to a power of two (repeating the last), so that few
+        // distinct statements are prepared.
+        let mut q = Q::new("SELECT id_hash FROM events WHERE id_hash IN (");
+        for k in 0..chunk.len().next_power_of_two() {
+            if k > 0 {
+                q.push(", ");
+            }
+            q.bind(chunk.get(k).unwrap_or(&chunk[chunk.len() - 1]).1);
+        }
+        q.push(")");
+        for mut r in db.query(&q.sql, &q.params).await? {
+            stored_legacy.insert(r.blob(0)?);
+        }
+    }
+    let todo: Vec<usize> = (0..events.len())
+        .filter(|&i| {
+            events[i]
+                .legacy_id_hash
+                .as_deref()
+                .is_none_or(|h| !stored_legacy.contains(h))
+        })
+        .collect();
     let mut start = 0;
-    while start < events.len() {
-        let n = chunk_len(events.len() - start);
-        let chunk = &events[start..start + n];
-        let sql = multi_insert(
-            &EVENT_INSERT,
-            "INSERT INTO events (id_hash, ts, kind, source, person_key, received_at, payload) VALUES ",
-            7,
-            n,
-            " ON CONFLICT (id_hash) DO NOTHING RETURNING seq, id_hash",
-        );
+    while start < todo.len() {
+        let n = chunk_len(todo.len() - start);
+        let chunk = &todo[start..start + n];
+        // On SQLite, `OR IGNORE` rather than an upsert clause: nothing in
+        // the statement can then abort half-way, so SQLite keeps no
+        // statement journal (a copy of every page the statement touches).
+        // Every column is bound from a non-null value checked above, so
+        // the only constraint it can meet is the duplicate digest.
+        let sql = match db.dialect() {
+            Dialect::Sqlite => multi_insert(
+                &EVENT_INSERT_SQLITE,
+                "INSERT OR IGNORE INTO events (id_hash, ts, kind, source, person_key, received_at, payload) \
+                 VALUES ",
+                7,
+                n,
+                " RETURNING seq, id_hash",
+            ),
+            Dialect::Postgres => multi_insert(
+                &EVENT_INSERT,
+                "INSERT INTO events (id_hash, ts, kind, source, person_key, received_at, payload) VALUES ",
+                7,
+                n,
+                " ON CONFLICT (id_hash) DO NOTHING RETURNING seq, id_hash",
+            ),
+        };
         let mut ps: Vec<P<'_>> = Vec::with_capacity(n * 7);
         // First occurrence of each digest in the chunk.
         let mut first: HashMap<&[u8], usize> = HashMap::with_capacity(n);
-        for (j, e) in chunk.iter().enumerate() {
-            first.entry(e.id_hash.as_slice()).or_insert(start + j);
+        for &i in chunk {
+            let e = &events[i];
+            first.entry(e.id_hash.as_slice()).or_insert(i);
             ps.push(P::Blob(Cow::Borrowed(&e.id_hash)));
             ps.push(P::Int(e.ts.0));
             ps.push(P::Text(Cow::Borrowed(&e.kind)));

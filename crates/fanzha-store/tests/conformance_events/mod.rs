@@ -10,6 +10,7 @@ use std::sync::Arc;
 fn ev(n: u32, ts: i64) -> NewEvent {
     NewEvent {
         id_hash: format!("digest-{n}").into_bytes(),
+        legacy_id_hash: None,
         ts: Timestamp(ts),
         kind: if n.is_multiple_of(2) { "call" } else { "sms" }.into(),
         source: "cmcc".into(),
@@ -164,6 +165,54 @@ pub(crate) async fn events_append_is_idempotent_and_ordered(s: Arc<dyn Store>) {
     );
     let counts = s.event_counts().await.unwrap();
     assert_eq!(counts.head_seq, head);
+    verify_all(&s).await;
+}
+
+pub(crate) async fn events_legacy_digests_are_duplicates(s: Arc<dyn Store>) {
+    // Stored under an earlier digest scheme.
+    let old: Vec<NewEvent> = (0..3).map(|n| ev(n, T0 + i64::from(n))).collect();
+    let got = s
+        .append_events(old, Timestamp(T0), &audit("event.ingest"))
+        .await
+        .unwrap();
+    assert!(got.iter().all(Option::is_some));
+    // The same events under the new scheme, and two new ones: only the new
+    // ones are stored, each once (the second copy in the batch too).
+    let renamed = |n: u32| NewEvent {
+        id_hash: format!("v2-{n}").into_bytes(),
+        legacy_id_hash: Some(format!("digest-{n}").into_bytes()),
+        ..ev(n, T0 + i64::from(n))
+    };
+    let batch: Vec<NewEvent> = (0..5).chain([4]).map(renamed).collect();
+    let got = s
+        .append_events(batch.clone(), Timestamp(T0 + 1), &audit("event.ingest"))
+        .await
+        .unwrap();
+    assert_eq!(&got[..3], &[None, None, None], "stored under the old digest");
+    assert!(got[3].is_some() && got[4].is_some(), "{got:?}");
+    assert_eq!(got[5], None, "the second copy in the batch");
+    // Sent again: duplicates by the new digest; nothing stores a legacy one.
+    let again = s
+        .append_events(batch, Timestamp(T0 + 2), &audit("event.ingest"))
+        .await
+        .unwrap();
+    assert!(again.iter().all(Option::is_none), "{again:?}");
+    assert_eq!(s.event_head().await.unwrap(), *got[4].as_ref().unwrap());
+    let stored = s.events_after(0, 100).await.unwrap();
+    assert_eq!(stored.len(), 5);
+    // A bad legacy digest refuses the batch.
+    let e = s
+        .append_events(
+            vec![NewEvent {
+                legacy_id_hash: Some(Vec::new()),
+                ..renamed(9)
+            }],
+            Timestamp(T0),
+            &audit("event.ingest"),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_invalid(), "{e}");
     verify_all(&s).await;
 }
 
