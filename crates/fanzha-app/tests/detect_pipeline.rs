@@ -859,7 +859,7 @@ async fn strange_events_never_stop_the_pipeline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stored_under_the_first_id_digest_stay_duplicates() {
     use fanzha_app::crypto::{Field, FieldCipher};
-    use fanzha_store::{AuditRecord, EventStore, NewEvent};
+    use fanzha_store::{AuditRecord, NewEvent};
     let line = |id: &str, ts: i64| {
         format!(
             r#"{{"id":"{id}","ts":{ts},"source":"cmcc","kind":"call","caller":"{}","callee":"{STRANGER}","direction":"in","duration_s":5}}"#,

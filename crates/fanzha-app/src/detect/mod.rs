@@ -16,7 +16,9 @@
 //!   the first 8 bytes of the subscriber's blind index (for a phone, the same
 //!   blind index the resident registry keeps, so the pipeline recognises
 //!   residents without decrypting anything); the event id is kept as a keyed
-//!   digest. No table holds a phone number or a text in the clear.
+//!   digest, led by a short digest of the id's stem so that ids a source
+//!   gives in sequence lie together in the unique index (see [`ingest`]). No
+//!   table holds a phone number or a text in the clear.
 //! * **Pipeline** ([`App::start_pipeline`]): one background task consumes the
 //!   bus in order per partition, resolves the subscriber to a resident
 //!   (phone blind index → resident, cached in memory and refreshed when
