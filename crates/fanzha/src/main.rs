@@ -398,7 +398,6 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-
 fn main() {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
