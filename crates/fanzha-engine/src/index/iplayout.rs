@@ -91,6 +91,20 @@ impl Default for IpLayout {
     }
 }
 
+impl IpHit {
+    fn of(len: u8, id: i64, fraud: u8, confidence: u8, extras: bool) -> IpHit {
+        IpHit {
+            len,
+            entry: RawEntry {
+                id,
+                fraud,
+                confidence,
+            },
+            extras,
+        }
+    }
+}
+
 fn top6(a: u128) -> u64 {
     // Plus one bit, so that no key is zero (num_hash is fine with zero, but
     // this keeps the key space apart from "no key").
@@ -215,15 +229,7 @@ impl IpLayout {
             let i = *self.v4_cover.get(g)?;
             self.v4_short.get(i as usize)
         });
-        Some(best.map(|e| IpHit {
-            len: e.len,
-            entry: RawEntry {
-                id: e.id,
-                fraud: e.fraud,
-                confidence: e.confidence,
-            },
-            extras: e.extras,
-        }))
+        Some(best.map(|e| IpHit::of(e.len, e.id, e.fraud, e.confidence, e.extras)))
     }
 
     /// The longest prefix that contains `addr/qlen`, for `qlen >= 32`;
@@ -255,15 +261,7 @@ impl IpLayout {
             }
         }
         if let Some(e) = best {
-            return Some(Some(IpHit {
-                len: e.len,
-                entry: RawEntry {
-                    id: e.id,
-                    fraud: e.fraud,
-                    confidence: e.confidence,
-                },
-                extras: e.extras,
-            }));
+            return Some(Some(IpHit::of(e.len, e.id, e.fraud, e.confidence, e.extras)));
         }
         if self.v6_short.is_empty() {
             return Some(None);
@@ -287,21 +285,8 @@ mod tests {
 
     use fanzha_core::{FraudType, IndicatorKind};
 
+    use super::super::bench::Rng;
     use super::super::{IndexBuilder, IndexSnapshot, MatchVia};
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
 
     /// The longest-prefix hits, as the tries give them: the last group of
     /// `for_each_ip_cover` (shortest to longest).
@@ -337,7 +322,7 @@ mod tests {
     /// and loaded snapshot answers the same.
     #[test]
     fn layout_agrees_with_the_tries() {
-        let mut r = Rng(11);
+        let mut r = Rng::new(11);
         let mut b = IndexBuilder::new();
         let mut prefixes4 = Vec::new();
         let mut prefixes6 = Vec::new();

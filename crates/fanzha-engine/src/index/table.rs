@@ -9,7 +9,7 @@
 //!   into a `u64`) with their first entry inline, so a lookup touches one
 //!   slot and nothing else. Key 0 marks an empty slot.
 
-use super::codec::{RawEntry, record_key};
+use super::codec::RawEntry;
 
 /// Target load of a table built by `finish`.
 const LOAD_NUM: usize = 7;
@@ -35,30 +35,9 @@ pub(crate) const fn tag_of(hash: u64) -> u32 {
 /// the home slot, which the caller may have loaded ahead. Returns the arena
 /// offset of the record and the end of its key.
 #[inline]
-pub(crate) fn str_find(slots: &[u64], arena: &[u8], key: &[u8], hash: u64, mut first: u64) -> Option<usize> {
-    let len = slots.len();
-    let tag = tag_of(hash);
-    let mut i = home(hash, len);
-    // Bounded: a full table (possible only in a damaged file) ends the probe.
-    for _ in 0..len {
-        if first == 0 {
-            return None;
-        }
-        if (first >> 32) as u32 == tag {
-            let off = first as u32 as usize;
-            if let Some((_, k, _)) = record_key(arena, off)
-                && k == key
-            {
-                return Some(off);
-            }
-        }
-        i += 1;
-        if i == len {
-            i = 0;
-        }
-        first = *slots.get(i)?;
-    }
-    None
+pub(crate) fn str_find(slots: &[u64], arena: &[u8], key: &[u8], hash: u64, first: u64) -> Option<usize> {
+    // The same probe as a table with a side table, with none.
+    super::inline::find::<super::inline::Side32>(slots, &[], arena, key, hash, first).map(|(off, _)| off)
 }
 
 #[inline]
