@@ -3,6 +3,8 @@
 //! mid-stream, restarts without duplicate leads, upper-level pushes, public
 //! reports, backtests, and strange events that must never stop the pipeline.
 
+mod org_support;
+
 use fanzha_app::crypto::MasterKey;
 use fanzha_app::detect::leads::LeadQuery;
 use fanzha_app::detect::{LeadSource, PIPELINE_CONSUMER};
@@ -10,7 +12,6 @@ use fanzha_app::intel::formats::ImportFormat;
 use fanzha_app::intel::import::IntelImportRequest;
 use fanzha_app::residents::ResidentForm;
 use fanzha_app::{Actor, App, AppConfig, AuthVia, ManualClock, StoreConfig, User};
-use fanzha_core::org::NodeKind;
 use fanzha_core::roles::Role;
 use fanzha_core::time::Date;
 use fanzha_core::{FraudType, Grade, IndicatorKind, NodeId, ResidentId, Timestamp, UserId};
@@ -100,34 +101,12 @@ async fn world() -> World {
     let clock = Arc::new(ManualClock::new(Timestamp(NOW)));
     let app = open_app(dir.path(), clock.clone()).await;
     let admin = app.cli_actor();
-    let county = app
-        .create_node(&admin, None, NodeKind::County, "示范县", Some("330523"))
-        .await
-        .unwrap();
-    let town_a = app
-        .create_node(&admin, Some(county), NodeKind::Township, "甲镇", None)
-        .await
-        .unwrap();
-    let town_b = app
-        .create_node(&admin, Some(county), NodeKind::Township, "乙镇", None)
-        .await
-        .unwrap();
-    let village_a = app
-        .create_node(&admin, Some(town_a), NodeKind::Village, "甲村", None)
-        .await
-        .unwrap();
-    let village_b = app
-        .create_node(&admin, Some(town_b), NodeKind::Village, "乙村", None)
-        .await
-        .unwrap();
-    let grid_a1 = app
-        .create_node(&admin, Some(village_a), NodeKind::Grid, "一网格", None)
-        .await
-        .unwrap();
-    let grid_b1 = app
-        .create_node(&admin, Some(village_b), NodeKind::Grid, "二网格", None)
-        .await
-        .unwrap();
+    let org_support::Tree {
+        county,
+        grid_a1,
+        grid_b1,
+        ..
+    } = org_support::two_townships(&app, &admin).await;
     let elder = app
         .create_resident(
             &admin,

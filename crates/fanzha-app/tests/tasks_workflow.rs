@@ -4,6 +4,8 @@
 //! warnings through a gateway that fails on purpose, retried and then
 //! escalated; delivery receipts.
 
+mod org_support;
+
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -17,7 +19,6 @@ use fanzha_app::residents::ResidentForm;
 use fanzha_app::tasks::work::{AttemptForm, OutcomeForm, TaskQuery};
 use fanzha_app::{Actor, App, AppConfig, AppError, AuthVia, ManualClock, StoreConfig};
 use fanzha_core::dispatch::{Method, Route};
-use fanzha_core::org::NodeKind;
 use fanzha_core::roles::Role;
 use fanzha_core::task::{ContactMethod, ContactResult, OutcomeKind, TaskState};
 use fanzha_core::time::Date;
@@ -115,34 +116,14 @@ async fn world_with(cfg_fn: impl FnOnce(&mut AppConfig)) -> World {
     let app = App::new(store.clone(), cfg, clock.clone()).unwrap();
     app.migrate().await.unwrap();
     let admin = app.cli_actor();
-    let county = app
-        .create_node(&admin, None, NodeKind::County, "示范县", Some("330523"))
-        .await
-        .unwrap();
-    let town_a = app
-        .create_node(&admin, Some(county), NodeKind::Township, "甲镇", None)
-        .await
-        .unwrap();
-    let town_b = app
-        .create_node(&admin, Some(county), NodeKind::Township, "乙镇", None)
-        .await
-        .unwrap();
-    let village_a = app
-        .create_node(&admin, Some(town_a), NodeKind::Village, "甲村", None)
-        .await
-        .unwrap();
-    let village_b = app
-        .create_node(&admin, Some(town_b), NodeKind::Village, "乙村", None)
-        .await
-        .unwrap();
-    let grid_a1 = app
-        .create_node(&admin, Some(village_a), NodeKind::Grid, "一网格", None)
-        .await
-        .unwrap();
-    let grid_b1 = app
-        .create_node(&admin, Some(village_b), NodeKind::Grid, "二网格", None)
-        .await
-        .unwrap();
+    let org_support::Tree {
+        county,
+        town_a,
+        village_a,
+        grid_a1,
+        grid_b1,
+        ..
+    } = org_support::two_townships(&app, &admin).await;
     app.create_resident(
         &admin,
         &ResidentForm {
